@@ -1,0 +1,95 @@
+"""The command line: global options, sub-commands, and exit codes.
+
+Exit codes: 0 success; 1 some files failed or attention is needed; 2 a configuration or
+sign-in problem (the message names the setting); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import TextIO
+
+from celeste_desktop import __version__
+from celeste_desktop.cli import config_cmd
+from celeste_desktop.cli.context import CliContext
+from celeste_desktop.config.settings import SECRET_SETTINGS
+from celeste_desktop.domain.errors import AuthError, CelesteError, ConfigError, VaultError
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="celeste-desktop",
+        description="Copy OneDrive for Business / SharePoint documents to the fleet's Supabase and register them "
+        "with the CelesteOS pipeline. Without a command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"CelesteOS Desktop {__version__}")
+    parser.add_argument("--home", metavar="DIR", help="keep every file of the app under DIR (also CELESTE_HOME)")
+    parser.add_argument("--demo", action="store_true", help="run against the built-in simulated tenant")
+    parser.add_argument(
+        "--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="override the log_level setting"
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    config = commands.add_parser("config", help="read or change settings without the GUI")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    get = config_sub.add_parser("get", help="print one setting")
+    get.add_argument("name")
+    set_ = config_sub.add_parser("set", help="change one setting (secrets: pass - and give the value on stdin)")
+    set_.add_argument("name")
+    set_.add_argument("value")
+    config_sub.add_parser("list", help="list every setting with its value and help")
+    imp = config_sub.add_parser("import", help="apply a provisioning file (JSON) from the shore-side administrator")
+    imp.add_argument("file", help="path of the JSON file, or - for standard input")
+    return parser
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+    context_factory: Callable[[argparse.Namespace], CliContext] | None = None,
+) -> int:
+    """Run one command; returns the exit code. Never lets a CelesteError escape as a traceback."""
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    args = build_parser().parse_args(list(argv))
+    factory = context_factory or CliContext.from_args
+    try:
+        context = factory(args)
+        return dispatch(args, context, stdin or sys.stdin, out)
+    except ConfigError as exc:
+        err.write(f"error: {exc.message}\n")
+        return EXIT_CONFIG
+    except (AuthError, VaultError) as exc:
+        err.write(f"error: {exc.title}: {exc.message}\n")
+        return EXIT_CONFIG
+    except CelesteError as exc:
+        err.write(f"error: {exc.title}: {exc}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        err.write("interrupted\n")
+        return 130
+
+
+def dispatch(args: argparse.Namespace, context: CliContext, stdin: TextIO, out: TextIO) -> int:
+    if args.command == "config":
+        settings_file = context.paths.settings_file
+        action = args.config_command
+        if action == "get":
+            return config_cmd.config_get(settings_file, args.name, context.secrets_or_none(), out)
+        if action == "set":
+            secrets = context.secrets() if args.name in SECRET_SETTINGS else None
+            return config_cmd.config_set(settings_file, args.name, args.value, secrets, stdin, out)
+        if action == "list":
+            return config_cmd.config_list(settings_file, context.secrets_or_none(), out)
+        if action == "import":
+            return config_cmd.config_import(settings_file, args.file, context.lazy_secrets(), stdin, out)
+    raise ConfigError("command", f"unknown command {args.command!r}; see celeste-desktop --help")

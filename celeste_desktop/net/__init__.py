@@ -1,0 +1,1 @@
+"""What every remote call shares: clocks, the retry policy, traffic shaping, the HTTP client."""
