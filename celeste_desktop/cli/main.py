@@ -46,6 +46,28 @@ def build_parser() -> argparse.ArgumentParser:
     config_sub.add_parser("list", help="list every setting with its value and help")
     imp = config_sub.add_parser("import", help="apply a provisioning file (JSON) from the shore-side administrator")
     imp.add_argument("file", help="path of the JSON file, or - for standard input")
+
+    login = commands.add_parser("login", help="sign in to Microsoft 365 (browser, or a code for another device)")
+    login.add_argument("--device-code", action="store_true", help="sign in on another device (phone) with a code")
+    commands.add_parser("logout", help="forget the account and wipe every saved secret on this PC")
+    status = commands.add_parser("status", help="who is signed in, the last sync, the selection and the data budget")
+    status.add_argument("--json", action="store_true", help="print machine-readable JSON")
+
+    folders = commands.add_parser("folders", help="list the folders of the OneDrive with counts")
+    folders.add_argument("path", nargs="?", default="/", help="folder to list (default: the top)")
+    select = commands.add_parser("select", help="tick folders to copy (as in the window's tree)")
+    select.add_argument("paths", nargs="+", metavar="PATH")
+    select.add_argument("--urgent", action="store_true", help="copy these folders' files before all others")
+    unselect = commands.add_parser("unselect", help="untick folders")
+    unselect.add_argument("paths", nargs="+", metavar="PATH")
+
+    sync = commands.add_parser(
+        "sync", help="copy the selected folders now (exit 0 ok, 1 some failed, 2 set-up problem)"
+    )
+    sync.add_argument("--dry-run", action="store_true", help="list what would move and estimate the time; send nothing")
+
+    diagnostics = commands.add_parser("diagnostics", help="write a zip of logs, settings and state for support")
+    diagnostics.add_argument("out", metavar="OUT.zip")
     return parser
 
 
@@ -92,4 +114,28 @@ def dispatch(args: argparse.Namespace, context: CliContext, stdin: TextIO, out: 
             return config_cmd.config_list(settings_file, context.secrets_or_none(), out)
         if action == "import":
             return config_cmd.config_import(settings_file, args.file, context.lazy_secrets(), stdin, out)
+    if args.command in ("login", "logout", "status"):
+        from celeste_desktop.cli import auth_cmd
+
+        if args.command == "login":
+            return auth_cmd.login(context, args.device_code, out)
+        if args.command == "logout":
+            return auth_cmd.logout(context, out)
+        from celeste_desktop.cli.sync_cmd import status_json
+
+        report = status_json(context, auth_cmd.status_report(context))
+        return auth_cmd.write_status(report, args.json, out)
+    from celeste_desktop.cli import sync_cmd
+
+    if args.command == "folders":
+        return sync_cmd.folders(context, args.path, out)
+    if args.command in ("select", "unselect"):
+        return sync_cmd.select(context, args.paths, out, include=args.command == "select",
+                               urgent=getattr(args, "urgent", False))  # fmt: skip
+    if args.command == "sync":
+        return sync_cmd.sync(context, args.dry_run, out)
+    if args.command == "diagnostics":
+        from pathlib import Path
+
+        return sync_cmd.diagnostics(context, Path(args.out), out)
     raise ConfigError("command", f"unknown command {args.command!r}; see celeste-desktop --help")

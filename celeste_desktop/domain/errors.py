@@ -14,6 +14,7 @@
     │   ├── QuotaExceeded        507 / size limits
     │   └── MalformedResponse    a reply we cannot parse
     ├── IntegrityError           a transfer's bytes do not match what the source promised
+    ├── SourceChanged            the source file changed while it was being copied
     └── BudgetExhausted          the data budget for the period is used up
 
 Messages never contain tokens, keys or pre-authenticated URLs: they are shown to people and
@@ -107,6 +108,16 @@ class MalformedResponse(RemoteError):
 
 class IntegrityError(CelesteError):
     default_title = "File content did not verify"
+
+
+class SourceChanged(CelesteError):
+    """The file changed upstream during its own transfer: start again with the new version.
+
+    Raised instead of mixing bytes of two versions in one copy; the engine restarts the file
+    from the new listing. Not a failure of the file, so it should not count towards retries.
+    """
+
+    default_title = "File changed while copying"
 
 
 class BudgetExhausted(CelesteError):

@@ -1,4 +1,5 @@
-"""The simulated Supabase Storage REST API (``/storage/v1``): buckets, uploads, info, list, delete.
+"""The simulated Supabase Storage REST API (``/storage/v1``): buckets, uploads, info, list, delete
+(and move, in ``supabase_move``).
 
 Shaped after supabase/storage: most refusals are HTTP 400 with the real code in the JSON body
 (``{"statusCode": "409", "error": "Duplicate", "message": ...}``); refusals are decided from
@@ -82,6 +83,9 @@ class StorageApi:
         self.global_file_size_limit = global_file_size_limit
 
     def register(self, router: Router, prefix: str = "/storage/v1") -> None:
+        from celeste_desktop.sim.supabase_move import MoveApi  # lazy: that module builds on this one
+
+        MoveApi(self).register(router, prefix)
         router.add("GET", f"{prefix}/bucket", self.list_buckets)
         router.add("GET", f"{prefix}/bucket/{{bucket}}", self.get_bucket)
         router.add("POST", f"{prefix}/object/list/{{bucket}}", self.list_objects)

@@ -1,0 +1,105 @@
+"""Upload bodies read from the spool file piece by piece, and a hook that drops the connection
+after an error reply to an upload.
+
+`FileSlice` streams ``[offset, offset + length)`` of a file in 256 KiB pieces read in a worker
+thread, each from a freshly opened handle: memory stays bounded whatever the file size, no
+6 MB chunk is ever built, and a cancelled upload leaves no open file behind.
+
+`CloseOnError` is passed as the request's ``auth``: Supabase Storage answers a refusal (RLS,
+size) before reading a large body, and a connection whose request body the server never read
+must not go back to the pool, where the next request would hang behind the unread bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from celeste_desktop.domain.errors import IntegrityError
+
+__all__ = ["PIECE_SIZE", "CloseOnError", "FileSlice"]
+
+PIECE_SIZE = 256 * 1024
+
+
+def _read_at(path: Path, offset: int, size: int) -> bytes:
+    with path.open("rb") as source:
+        source.seek(offset)
+        return source.read(size)
+
+
+class FileSlice(httpx.AsyncByteStream):
+    """``length`` bytes of ``path`` from ``offset``; ``on_piece(position)`` after each piece went out."""
+
+    def __init__(
+        self,
+        path: Path,
+        offset: int,
+        length: int,
+        *,
+        piece_size: int = PIECE_SIZE,
+        on_piece: Callable[[int], None] | None = None,
+    ) -> None:
+        self._path = path
+        self._offset = offset
+        self._length = length
+        self._piece_size = piece_size
+        self._on_piece = on_piece
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        position = self._offset
+        end = self._offset + self._length
+        while position < end:
+            data = await asyncio.to_thread(_read_at, self._path, position, min(self._piece_size, end - position))
+            if not data:
+                raise IntegrityError(
+                    f"The local copy of this file ended at {position} bytes, before the {end} "
+                    "bytes being uploaded; it will be downloaded again.",
+                    path=str(self._path),
+                )
+            position += len(data)
+            yield data
+            if self._on_piece is not None:
+                self._on_piece(position)
+
+
+class _CloseAfter(httpx.AsyncByteStream):
+    """The reply body; closing it also closes the network connection under it."""
+
+    def __init__(self, inner: httpx.AsyncByteStream, network_stream: Any) -> None:
+        self._inner = inner
+        self._network_stream = network_stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for chunk in self._inner:
+            yield chunk
+
+    async def aclose(self) -> None:
+        # The socket goes first: when the pool then takes the connection back, httpcore finds it
+        # closed ("readable") and discards it instead of handing it to the next request.
+        with contextlib.suppress(Exception):
+            await self._network_stream.aclose()
+        await self._inner.aclose()
+
+
+class CloseOnError(httpx.Auth):
+    """Adds no credentials; after a reply >= 400 the connection is closed once the reply is read."""
+
+    requires_request_body = False
+    requires_response_body = False
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        yield request  # pragma: no cover - the app is async only
+
+    async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        response = yield request
+        network_stream = response.extensions.get("network_stream")
+        closable = network_stream is not None and isinstance(response.stream, httpx.AsyncByteStream)
+        if response.status_code >= 400 and closable:
+            assert isinstance(response.stream, httpx.AsyncByteStream)
+            response.stream = _CloseAfter(response.stream, network_stream)
