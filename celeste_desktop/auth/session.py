@@ -1,16 +1,12 @@
-"""The MSAL public client behind every sign-in and token, with its token cache kept in the vault.
+"""``MsalSession``: the one MSAL client behind every sign-in and token, its cache kept in the vault.
 
 Every MSAL call that reads or changes the token cache runs under one lock, with the cache
 reloaded from the vault first and saved after (when MSAL changed it), so the window and a
 scheduled CLI run sharing the vault see each other's sign-ins instead of overwriting them.
 
-MSAL talks through a ``requests`` session that ignores the environment (``trust_env=False``:
-``REQUESTS_CA_BUNDLE`` or ``HTTPS_PROXY`` left on a bridge PC would silently override the app's
-settings), verifies TLS with the app's own context (OS trust store plus the CA bundle, from
-``net.http.make_ssl_context``) and uses the app's proxy.
-
-The blocking methods here run in worker threads (``asyncio.to_thread``); the sign-in flows are
-in ``auth.flows`` and the Graph ``httpx.Auth`` in ``auth.graph_auth``.
+The blocking methods here run in worker threads (``asyncio.to_thread``). The MSAL app and its
+HTTP session are built in ``auth.msal_app``, the sign-in flows are in ``auth.flows`` and the
+Graph ``httpx.Auth`` in ``auth.graph_auth``.
 """
 
 from __future__ import annotations
@@ -19,145 +15,34 @@ import base64
 import binascii
 import json
 import logging
-import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import msal
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
-from celeste_desktop.auth.errors import (
-    ErrorContext,
-    authority_error,
-    error_from_result,
-    network_error,
-)
+from celeste_desktop.auth.errors import ErrorContext, error_from_result, network_error
+from celeste_desktop.auth.msal_app import build_public_client, http_options_for, make_http_session, scopes_for
 from celeste_desktop.auth.vault import MsalCacheStore, Vault
 from celeste_desktop.config.settings import Settings
-from celeste_desktop.domain.errors import AuthError, ConfigError, SignInRequired, VaultError
-from celeste_desktop.net.http import USER_AGENT, HttpOptions, make_ssl_context
+from celeste_desktop.domain.errors import AuthError, SignInRequired, VaultError
 
 if TYPE_CHECKING:
     from celeste_desktop.auth.flows import CancelToken, DeviceCodePrompt
 
-__all__ = [
-    "GLOBAL_AUTHORITY_HOST",
-    "AccessToken",
-    "Account",
-    "MsalSession",
-    "TrustAdapter",
-    "instance_discovery_for",
-    "make_http_session",
-    "scopes_for",
-]
+# http_options_for is re-exported: the composition root builds the Graph client from it.
+__all__ = ["AccessToken", "Account", "MsalSession", "http_options_for"]
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-GLOBAL_AUTHORITY_HOST = "login.microsoftonline.com"
-READ_SCOPES = ("Files.Read.All", "User.Read")
-SHAREPOINT_SCOPE = "Sites.Read.All"
-# A satellite round trip is 600 ms or more and TLS takes several: be patient, but never hang.
-_TIMEOUT = (30.0, 120.0)
 _PENDING = ("authorization_pending", "slow_down")
 _CredentialType = msal.TokenCache.CredentialType
-
-
-def scopes_for(settings: Settings) -> tuple[str, ...]:
-    """Delegated, read-only Graph permissions; MSAL adds openid/profile/offline_access itself."""
-    return (*READ_SCOPES, SHAREPOINT_SCOPE) if settings.include_sharepoint else READ_SCOPES
-
-
-def instance_discovery_for(authority: str) -> bool:
-    """Only Microsoft's global host keeps instance discovery: elsewhere a failed refresh would
-    call login.microsoftonline.com whatever the authority (a national cloud, the simulator)."""
-    return (urlsplit(authority).hostname or "").lower() == GLOBAL_AUTHORITY_HOST
-
-
-class TrustAdapter(HTTPAdapter):
-    """Verifies TLS with one prepared ``SSLContext`` rather than requests' certifi file.
-
-    The context already holds the OS trust store and the app's CA bundle, so the CA paths
-    requests would add per connection (certifi, or ``verify`` given as a path) are dropped;
-    otherwise urllib3 would load them into the shared context on every connection.
-    """
-
-    def __init__(self, ssl_context: ssl.SSLContext, *, max_retries: Retry | int = 0) -> None:
-        self._ssl_context = ssl_context
-        super().__init__(max_retries=max_retries)
-
-    def init_poolmanager(self, connections: int, maxsize: int, block: bool = False, **pool_kwargs: Any) -> None:
-        pool_kwargs["ssl_context"] = self._ssl_context
-        super().init_poolmanager(connections, maxsize, block=block, **pool_kwargs)
-
-    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-        proxy_kwargs["ssl_context"] = self._ssl_context
-        return super().proxy_manager_for(proxy, **proxy_kwargs)
-
-    def build_connection_pool_key_attributes(
-        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
-    ) -> tuple[dict[str, Any], dict[str, Any]]:
-        if verify is False:
-            raise ValueError("TLS verification cannot be turned off for Microsoft sign-in")
-        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
-        pool_kwargs.pop("ca_certs", None)
-        pool_kwargs.pop("ca_cert_dir", None)
-        pool_kwargs["ssl_context"] = self._ssl_context
-        return host_params, pool_kwargs
-
-    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-        super().cert_verify(conn, url, verify, cert)
-        conn.ca_certs = None
-        conn.ca_cert_dir = None
-
-    def send(
-        self,
-        request: requests.PreparedRequest,
-        stream: bool = False,
-        timeout: Any = None,
-        verify: Any = True,
-        cert: Any = None,
-        proxies: Mapping[str, str] | None = None,
-    ) -> requests.Response:
-        # MSAL passes no timeout when given an http_client; a dead link must not hang a thread.
-        return super().send(
-            request, stream=stream, timeout=timeout or _TIMEOUT, verify=verify, cert=cert, proxies=dict(proxies or {})
-        )
-
-
-def http_options_for(settings: Settings) -> HttpOptions:
-    return HttpOptions(
-        ca_bundle=Path(settings.ca_bundle) if settings.ca_bundle else None,
-        use_system_trust=settings.use_system_trust,
-        proxy=settings.proxy or None,
-    )
-
-
-def make_http_session(settings: Settings) -> requests.Session:
-    """The requests session MSAL uses: no environment, the app's trust and proxy, a User-Agent."""
-    session = requests.Session()
-    session.trust_env = False
-    # The adapter's context carries the bundle; verify names it too so the intent is visible.
-    session.verify = settings.ca_bundle or True
-    if settings.proxy:
-        session.proxies = {"http": settings.proxy, "https": settings.proxy}
-    # Only failed connects are retried: the request never left, so a token call is not repeated.
-    adapter = TrustAdapter(
-        make_ssl_context(http_options_for(settings)),
-        max_retries=Retry(total=2, connect=2, read=0, status=0, other=0, redirect=0, backoff_factor=0.5),
-    )
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers["User-Agent"] = USER_AGENT
-    return session
 
 
 @dataclass(frozen=True)
@@ -399,32 +284,10 @@ class MsalSession:
             self._note_cached_secrets()
 
     def _application(self) -> Any:
-        if self._app is not None:
-            return self._app
-        settings = self.settings
-        if not settings.client_id:
-            raise ConfigError(
-                "client_id",
-                "not set; give the Application (client) id of the app registration "
-                "(`celeste-desktop config set client_id <uuid>` or a provisioning file)",
-            )
-        if not settings.effective_authority:
-            raise ConfigError("authority", "not set; choose a cloud preset or give the sign-in host")
-        if self._http is None:
-            self._http = make_http_session(settings)
-        try:
-            # Builds the authority, which fetches the tenant's OpenID configuration.
-            self._app = msal.PublicClientApplication(
-                settings.client_id,
-                authority=settings.authority_url,
-                token_cache=self._cache,
-                http_client=self._http,
-                instance_discovery=instance_discovery_for(settings.effective_authority),
-            )
-        except requests.RequestException as exc:
-            raise network_error(exc, self.error_context()) from None
-        except ValueError as exc:
-            raise authority_error(exc, self.error_context()) from None
+        if self._app is None:
+            if self._http is None:
+                self._http = make_http_session(self.settings)
+            self._app = build_public_client(self.settings, self._cache, self._http, self.error_context())
         return self._app
 
     def _finish_sign_in(self, app: Any, result: Mapping[str, Any], *, during: str) -> Account:

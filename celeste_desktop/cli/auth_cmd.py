@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from celeste_desktop.auth.flows import DeviceCodePrompt
     from celeste_desktop.auth.session import Account, MsalSession
 
-__all__ = ["login", "logout", "open_session", "status", "status_report", "write_status"]
+__all__ = ["describe", "login", "logout", "open_session", "status", "status_report", "write_status"]
 
 EXIT_OK = 0
 EXIT_ATTENTION = 2  # the same code cli.main uses for sign-in and vault problems
@@ -110,7 +110,7 @@ def status_report(context: CliContext) -> dict[str, Any]:
         session = MsalSession(context.settings, context.secrets())
         account = session.current_account()  # reads the cache only: no network
     except VaultError as problem:
-        report["problem"] = {"title": problem.title, "message": problem.message}
+        report["problem"] = describe(problem)
         return report
     report["account"] = account.as_dict() if account is not None else None
     return report

@@ -63,7 +63,8 @@ class _RedactingVault(Vault):
 
     def get(self, name: str) -> str | None:
         value = super().get(name)
-        if self.redactor is not None:
+        # The MSAL cache is a large JSON document: MsalSession registers each token in it.
+        if self.redactor is not None and name != "msal_token_cache":
             self.redactor.add_secret(value)
         return value
 

@@ -453,10 +453,26 @@ def render_item(item: Item, ctx: RenderContext, *, as_deleted: bool = False) -> 
         data["size"] = 0
     else:
         data["folder"] = {"childCount": len(item.children or {})}
-        data["size"] = 0
+        # Graph reports a folder's size as the total of everything below it.
+        data["size"] = folder_size(ctx.tenant, item)
     if drive.drive_type == LIBRARY and item.kind != ROOT:
         data["sharepointIds"] = {"listItemUniqueId": guid.lower(), "siteUrl": drive.web_url.rsplit("/", 1)[0]}
     return _select(data, ctx.select)
+
+
+_FOLDER_SIZES: dict[int, tuple[int, dict[str, int]]] = {}
+
+
+def folder_size(tenant: Tenant, folder: Item) -> int:
+    """Total bytes below ``folder``; cached per tenant until the tenant next changes."""
+    cached = _FOLDER_SIZES.get(id(tenant))
+    if cached is None or cached[0] != tenant.seq:
+        cached = (tenant.seq, {})
+        _FOLDER_SIZES[id(tenant)] = cached
+    sizes = cached[1]
+    if folder.id not in sizes:
+        sizes[folder.id] = sum(i.size for i in tenant.walk(folder.id) if i.kind == FILE)
+    return sizes[folder.id]
 
 
 def _select(data: dict[str, Any], select: frozenset[str] | None) -> dict[str, Any]:

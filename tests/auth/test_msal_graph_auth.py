@@ -14,7 +14,8 @@ import pytest
 
 from celeste_desktop.auth.errors import AdminConsentRequired
 from celeste_desktop.auth.graph_auth import GraphAuth
-from celeste_desktop.auth.session import AccessToken, MsalSession, http_options_for
+from celeste_desktop.auth.msal_app import http_options_for
+from celeste_desktop.auth.session import AccessToken, MsalSession
 from celeste_desktop.cli.auth_cmd import open_session
 from celeste_desktop.cli.context import CliContext
 from celeste_desktop.config.paths import AppPaths

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from celeste_desktop.auth.graph_auth import GraphAuth
-from celeste_desktop.auth.session import http_options_for
+from celeste_desktop.auth.msal_app import http_options_for
 from celeste_desktop.auth.vault import MsalCacheStore
 from celeste_desktop.cli.auth_cmd import open_session
 from celeste_desktop.cli.context import CliContext

@@ -16,13 +16,8 @@ import pytest
 import requests
 from urllib3.util.retry import Retry
 
-from celeste_desktop.auth.session import (
-    MsalSession,
-    TrustAdapter,
-    instance_discovery_for,
-    make_http_session,
-    scopes_for,
-)
+from celeste_desktop.auth.msal_app import TrustAdapter, instance_discovery_for, make_http_session, scopes_for
+from celeste_desktop.auth.session import MsalSession
 from celeste_desktop.cli.auth_cmd import open_session
 from celeste_desktop.cli.context import CliContext
 from celeste_desktop.config.paths import AppPaths
