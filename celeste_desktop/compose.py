@@ -139,7 +139,9 @@ class UsageTracker:
 
     def flush(self) -> None:
         if self._pending_sent or self._pending_received:
-            self._state.add_usage(self._clock.now().date(), sent=self._pending_sent, received=self._pending_received)
+            # Plan days are local days, like the budget's reset day and the chart.
+            today = self._clock.now().astimezone().date()
+            self._state.add_usage(today, sent=self._pending_sent, received=self._pending_received)
             self._pending_sent = self._pending_received = 0
 
     def status(self) -> BudgetStatus:

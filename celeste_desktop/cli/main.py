@@ -32,6 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", metavar="DIR", help="keep every file of the app under DIR (also CELESTE_HOME)")
     parser.add_argument("--demo", action="store_true", help="run against the built-in simulated tenant")
     parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="with --demo: drive the window through set-up, sign-in, ticks, syncs, pause and resume against the "
+        "simulators, print PASS or FAIL per step, and exit 0 only when every step passed",
+    )
+    parser.add_argument(
         "--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="override the log_level setting"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -68,6 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     diagnostics = commands.add_parser("diagnostics", help="write a zip of logs, settings and state for support")
     diagnostics.add_argument("out", metavar="OUT.zip")
+
+    report = commands.add_parser(
+        "report", help="write the delivery report of a sync (PDF to print, CSV for Excel) for audits"
+    )
+    report.add_argument(
+        "--job", metavar="ID", help="the sync to report, by id or its start (default: the latest real sync)"
+    )
+    report.add_argument("out", metavar="OUT.pdf|OUT.csv")
     return parser
 
 
@@ -138,4 +152,10 @@ def dispatch(args: argparse.Namespace, context: CliContext, stdin: TextIO, out: 
         from pathlib import Path
 
         return sync_cmd.diagnostics(context, Path(args.out), out)
+    if args.command == "report":
+        from pathlib import Path
+
+        from celeste_desktop.cli import report_cmd
+
+        return report_cmd.report(context, args.job, Path(args.out), out)
     raise ConfigError("command", f"unknown command {args.command!r}; see celeste-desktop --help")
