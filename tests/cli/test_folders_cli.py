@@ -39,7 +39,11 @@ def test_select_and_unselect_edit_the_selection_the_window_shows(sim_home: Path,
     assert cli(sim_home, "unselect", "01_BRIDGE")[0] == 0
     status = json.loads(cli(sim_home, "status", "--json")[1])
     chosen = {(entry["path"], entry["included"], entry["urgent"]) for entry in status["selection"]}
-    assert chosen == {("/04_MANUALS", True, False), ("/13_CERTIFICATIONS", True, True), ("/04_MANUALS/Galley", False, False)}
+    assert chosen == {
+        ("/04_MANUALS", True, False),
+        ("/13_CERTIFICATIONS", True, True),
+        ("/04_MANUALS/Galley", False, False),
+    }
     code, _, err = cli(sim_home, "select", "NO_SUCH_FOLDER")
     assert code == 1 and "No folder NO_SUCH_FOLDER" in err
     code, out, _ = cli(sim_home, "folders", "/")

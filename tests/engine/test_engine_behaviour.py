@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,14 @@ from celeste_desktop.store.records import FileState
 
 def cli(home: Path, *argv: str) -> int:
     return run(["--home", str(home), *argv], stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO())
+
+
+async def until(condition: Callable[[], bool], seconds: float = 60.0) -> None:
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the condition did not come true in time")
 
 
 async def acli(home: Path, *argv: str) -> int:
@@ -59,7 +67,9 @@ async def test_urgent_folder_files_all_finish_before_any_other_starts(ready_home
     assert max(urgent) < min(others), "an ordinary file started before every urgent file had finished"
 
 
-async def test_pause_stops_transfers_and_resume_finishes_them(ready_home: Path, services: Services, sim: SimStack) -> None:
+async def test_pause_stops_transfers_and_resume_finishes_them(
+    ready_home: Path, services: Services, sim: SimStack
+) -> None:
     sim.graph.add_file("/04_MANUALS", "Big Manual.pdf", 12 * 1024 * 1024)
     assert await acli(ready_home, "select", "04_MANUALS") == 0
     from celeste_desktop.sim.faults import LinkShaper
@@ -68,8 +78,7 @@ async def test_pause_stops_transfers_and_resume_finishes_them(ready_home: Path, 
     events: list[Event] = []
     engine = services.engine(events.append)
     task = asyncio.create_task(engine.run())
-    while not any(isinstance(e, FileStarted) and e.path.endswith("Big Manual.pdf") for e in events):
-        await asyncio.sleep(0.05)
+    await until(lambda: any(isinstance(e, FileStarted) and e.path.endswith("Big Manual.pdf") for e in events))
     await asyncio.sleep(0.3)
     engine.pause()
     await asyncio.sleep(0.2)
@@ -90,7 +99,9 @@ async def test_pause_stops_transfers_and_resume_finishes_them(ready_home: Path, 
     assert hashlib.sha256(stored).hexdigest() == big["sha256"] and len(stored) == 12 * 1024 * 1024
 
 
-async def test_cancel_ends_the_job_and_the_next_sync_finishes(ready_home: Path, services: Services, sim: SimStack) -> None:
+async def test_cancel_ends_the_job_and_the_next_sync_finishes(
+    ready_home: Path, services: Services, sim: SimStack
+) -> None:
     assert await acli(ready_home, "select", "04_MANUALS") == 0
     from celeste_desktop.sim.faults import LinkShaper
 
@@ -98,8 +109,7 @@ async def test_cancel_ends_the_job_and_the_next_sync_finishes(ready_home: Path, 
     events: list[Event] = []
     engine = services.engine(events.append)
     task = asyncio.create_task(engine.run())
-    while not any(isinstance(e, FileDone) for e in events):
-        await asyncio.sleep(0.05)
+    await until(lambda: any(isinstance(e, FileDone) for e in events))
     engine.cancel()
     job = await asyncio.wait_for(task, 30)
     assert job.status is JobStatus.CANCELLED
