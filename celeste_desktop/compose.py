@@ -265,7 +265,11 @@ def open_services(
     source = GraphSource(DeltaEnumerator(graph), Downloader(graph, policy=download_policy, clock=clock))
     target = SupabaseTarget.from_settings(settings, key)
     uploader = StorageUploader(supabase_http, storage_policy, target, StateTusCheckpoints(state), clock=clock)
-    rest = RestClient(supabase_http, storage_policy, target)
+    # PostgREST has its own policy: a 503 with Retry-After from the row API must not pause uploads.
+    rest_policy = RetryPolicy(
+        clock=clock, max_concurrency=max(8, settings.concurrency_small * 2), on_event=on_policy_event
+    )
+    rest = RestClient(supabase_http, rest_policy, target)
     from celeste_desktop.domain.metadata import MetadataRules
 
     registrar = Registrar(rest, rules=MetadataRules.from_overrides(settings.metadata_rules or None), clock=clock)
@@ -274,5 +278,5 @@ def open_services(
         paths=paths, settings=settings, vault=vault, state=state, session=session, clock=clock, meter=meter,
         usage=usage, graph_auth=graph_auth, graph_http=graph_http, supabase_http=supabase_http, graph=graph,
         source=source, sink=SupabaseSink(uploader, registrar), shore=shore, target=target,
-        policies=[graph_policy, download_policy, storage_policy],
+        policies=[graph_policy, download_policy, storage_policy, rest_policy],
     )  # fmt: skip

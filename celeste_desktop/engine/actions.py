@@ -4,6 +4,11 @@ Every step leaves a checkpoint in the local state before the next begins, so a k
 instant resumes where it stopped: the download from its flushed offset, the TUS upload from the
 offset the server confirms, and an upload already confirmed is not sent again. Registration is
 an idempotent upsert keyed by the document id, so doing it twice after a crash is harmless.
+
+When an action is done, its row in the job's manifest (the job's counters) and its shore-side
+status are written *before* the local state records it as done: a kill in between then only
+makes the next run do the idempotent steps again (and replace the row), whereas the other order
+left a finished file that no later run plans, missing from the counters and from shore.
 """
 
 from __future__ import annotations
@@ -87,6 +92,28 @@ def remove_spool(path: Path) -> None:
     """Delete a spool file; a missing one is fine (a restart may already have removed it)."""
     with contextlib.suppress(OSError):
         path.unlink()
+
+
+def sweep_spool(spool_dir: Path, owned: set[str]) -> int:
+    """Delete spool files no transfer checkpoint names; returns how many went.
+
+    A kill between a file's delivery being recorded (which drops its checkpoint) and the spool
+    file's removal leaves the file behind with nothing to ever remove it. Call before the job's
+    transfers begin, so no spool being written is touched.
+    """
+    if not spool_dir.is_dir():
+        return 0
+    keep = {Path(path).resolve() for path in owned}  # resolved: the same file however it was spelt
+    removed = 0
+    for path in spool_dir.rglob("*.part"):
+        if path.resolve() not in keep:
+            remove_spool(path)
+            removed += 1
+    return removed
+
+
+def spool_present(path: Path) -> bool:
+    return path.is_file()
 
 
 def hash_spool(path: Path) -> tuple[str, str, int]:
@@ -204,9 +231,9 @@ class ActionRunner:
         await self.ctx.destination.mark_deleted(record)
         if self.ctx.delete_objects_on_remove and key:
             await self.ctx.destination.delete(key)
-        self.ctx.state.mark_deleted(action.drive_id, action.item_id)
         self._manifest(action, ManifestOutcome.DELETED, storage_key=key, reason=action.reason)
         self._shore(action, "deleted", storage_path=key)
+        self.ctx.state.mark_deleted(action.drive_id, action.item_id)
         return ActionResult(Outcome.DELETED)
 
     async def register(self, action: PlannedAction) -> ActionResult:
@@ -216,10 +243,10 @@ class ActionRunner:
         registration = await self.ctx.destination.register(
             self._record(action, size=size, sha256=sha, item=self._item(action))
         )
-        self.ctx.state.mark_registered(action.drive_id, action.item_id)
-        self.ctx.state.clear_problem(action.drive_id, action.item_id)
         self._manifest(action, ManifestOutcome.DELIVERED, size=size, sha256=sha, storage_key=action.storage_key,
                        registration_id=registration, reason=action.reason)  # fmt: skip
+        self.ctx.state.mark_registered(action.drive_id, action.item_id)
+        self.ctx.state.clear_problem(action.drive_id, action.item_id)
         return ActionResult(Outcome.REGISTERED)
 
     async def relocate(self, action: PlannedAction) -> ActionResult:
@@ -243,14 +270,14 @@ class ActionRunner:
             sha = delivered.sha256 if delivered else None
             record = self._record(action, size=size, sha256=sha, item=self._item(action))
             registration = await self.ctx.destination.register(record, reindex=False)
-        self.ctx.state.mark_relocated(
-            action.drive_id, action.item_id, storage_key=action.storage_key, folder_path=action.folder_path,
-            name=action.name, registered=not staging,
-        )  # fmt: skip
         if not staging:
             self._manifest(action, ManifestOutcome.RELOCATED, size=action.size, storage_key=action.storage_key,
                            registration_id=registration, reason=action.reason)  # fmt: skip
             self._shore(action, "completed", storage_path=action.storage_key, synced_at=self.ctx.clock.now())
+        self.ctx.state.mark_relocated(
+            action.drive_id, action.item_id, storage_key=action.storage_key, folder_path=action.folder_path,
+            name=action.name, registered=not staging,
+        )  # fmt: skip
         return ActionResult(Outcome.RELOCATED)
 
     # -- the transfer --------------------------------------------------------------------------
@@ -288,6 +315,14 @@ class ActionRunner:
                 source_ctag=action.ctag, source_quickxor=action.quickxor,
             )  # fmt: skip
         spool = Path(checkpoint.spool_path)
+        if checkpoint.download_complete and not spool_present(spool):
+            # The spool vanished (a cleaner, a disk swap): the checkpoint cannot be trusted, so the
+            # file is fetched again rather than failing the job.
+            log.info("%s: spool file missing; downloading again", action.display_path)
+            checkpoint = state.start_transfer(
+                action.drive_id, action.item_id, spool_path=str(spool), source_size=action.size,
+                source_ctag=action.ctag, source_quickxor=action.quickxor,
+            )  # fmt: skip
         downloaded = 0
         down_done = checkpoint.download_offset if checkpoint.download_complete else 0
 
@@ -353,6 +388,11 @@ class ActionRunner:
         state = ctx.state
         state.set_file_state(action.drive_id, action.item_id, FileState.REGISTERING)
         registration = await ctx.destination.register(self._record(action, size=size, sha256=sha256, item=item))
+        self._manifest(
+            action, ManifestOutcome.DELIVERED, size=size, sha256=sha256, quickxor=action.quickxor,
+            storage_key=action.storage_key, registration_id=registration, reason=note or action.reason,
+        )  # fmt: skip
+        self._shore(action, "completed", sha256=sha256, storage_path=action.storage_key, synced_at=ctx.clock.now())
         state.mark_delivered(
             DeliveredFile(
                 drive_id=action.drive_id, item_id=action.item_id, storage_key=action.storage_key,
@@ -369,9 +409,4 @@ class ActionRunner:
                 kind=FileProblemKind.NOTE, code="note", message=note, web_url=item.web_url,
                 updated_at=ctx.clock.now(),
             ))  # fmt: skip
-        self._manifest(
-            action, ManifestOutcome.DELIVERED, size=size, sha256=sha256, quickxor=action.quickxor,
-            storage_key=action.storage_key, registration_id=registration, reason=note or action.reason,
-        )  # fmt: skip
-        self._shore(action, "completed", sha256=sha256, storage_path=action.storage_key, synced_at=ctx.clock.now())
         return ActionResult(Outcome.DELIVERED, bytes_downloaded=bytes_down, bytes_uploaded=bytes_up, note=note)

@@ -40,7 +40,7 @@ from celeste_desktop.domain.models import (
     RemoteItem,
 )
 from celeste_desktop.domain.rules import SkipPatterns
-from celeste_desktop.engine.actions import ActionContext, ActionRunner, Outcome
+from celeste_desktop.engine.actions import ActionContext, ActionRunner, Outcome, sweep_spool
 from celeste_desktop.engine.budget import BudgetStatus
 from celeste_desktop.engine.control import Gate
 from celeste_desktop.engine.events import (
@@ -188,6 +188,8 @@ class SyncEngine:
         self._running = True
         self._cancelled = False
         job = self._start_job(dry_run)
+        if not dry_run:
+            await self._sweep_spool()
         error: str | None = None
         status = JobStatus.COMPLETED
         watchers = [asyncio.create_task(self._watch_schedule())] if self.config.schedule and not dry_run else []
@@ -239,6 +241,12 @@ class SyncEngine:
                     log.info("resuming job %s interrupted by a stop", interrupted.job_id)
                     return self.state.resume_job(interrupted.job_id)
         return self.state.start_job(str(uuid.uuid4()), dry_run=dry_run)
+
+    async def _sweep_spool(self) -> None:
+        owned = {checkpoint.spool_path for checkpoint in self.state.checkpoints()}
+        removed = await asyncio.to_thread(sweep_spool, self.config.spool_dir, owned)
+        if removed:
+            log.info("removed %d spool files left by an interrupted run", removed)
 
     # -- enumeration and planning --------------------------------------------------------------
 
@@ -537,16 +545,18 @@ class SyncEngine:
         self._files_completed += 1
         item = None
         message = exc.message if exc.path else f"{exc.message}"
-        problem = self.state.record_failure(
-            action.drive_id, action.item_id, message, now=self.clock.now(), path=action.display_path,
-            code=type(exc).__name__, web_url=item, max_attempts=1 if permanent else self.config.max_attempts,
-        )  # fmt: skip
         from celeste_desktop.store.records import ManifestRow
 
+        # The manifest row first (see engine.actions): a kill before the failure is recorded
+        # leaves the file to be tried again, not a failure missing from the job's counters.
         self.state.add_manifest_rows(job_id, [ManifestRow(
             drive_id=action.drive_id, item_id=action.item_id, path=action.display_path,
             outcome=ManifestOutcome.FAILED, at=self.clock.now(), size=action.size, reason=message,
         )])  # fmt: skip
+        problem = self.state.record_failure(
+            action.drive_id, action.item_id, message, now=self.clock.now(), path=action.display_path,
+            code=type(exc).__name__, web_url=item, max_attempts=1 if permanent else self.config.max_attempts,
+        )  # fmt: skip
         dead = problem.kind.value == "dead_letter"
         self._emit(
             FileFailed(job_id, action.item_id, action.display_path, message, will_retry=not dead, dead_letter=dead)
@@ -554,19 +564,9 @@ class SyncEngine:
         self.state.update_job_counters(job_id, self._counters(job_id))
 
     def _counters(self, job_id: str) -> JobCounters:
-        counters = JobCounters()
-        for row in self.state.manifest(job_id):
-            counters.files_found += 1
-            if row.outcome is ManifestOutcome.FAILED:
-                counters.files_failed += 1
-            elif row.outcome is ManifestOutcome.SKIPPED:
-                counters.files_skipped += 1
-            else:
-                counters.files_succeeded += 1
-            if row.outcome is ManifestOutcome.DELIVERED and not row.reason.startswith("would "):
-                counters.bytes_uploaded += row.size
-                counters.bytes_downloaded += row.size
-        return counters
+        # One SQL aggregate: re-reading the manifest after every file would grow with the
+        # square of the job's size.
+        return self.state.manifest_counters(job_id)
 
 
 def summarize(counters: JobCounters, status: JobStatus, dry_run: bool) -> str:

@@ -379,6 +379,10 @@ class GraphClient:
         response = await self.send("GET", self.item_url(drive_id, item_id, "/content"), what=what, stream=True)
         try:
             location = response.headers.get("location") if 300 <= response.status_code < 400 else None
+            # Read the (empty) body so the connection goes back to the pool: closing it unread
+            # makes httpx drop it, and over the satellite link a new TCP+TLS setup per file costs
+            # several round trips.
+            await response.aread()
         finally:
             await response.aclose()
         return str(response.url.join(location)) if location else None

@@ -208,6 +208,31 @@ class JobsRepository(StoreBase):
             for drive_id, item_id, path, outcome, *rest in rows
         ]
 
+    def manifest_counters(self, job_id: str) -> JobCounters:
+        """A job's counters from its manifest (one row per file), counted by SQLite.
+
+        Delivered rows of a dry run (reason ``would …``) count as files, never as bytes.
+        """
+        real = ~job_files.c.reason.like("would %")
+        delivered = (job_files.c.outcome == ManifestOutcome.DELIVERED.value) & real
+        query = select(
+            func.count(),
+            func.sum(func.iif(job_files.c.outcome == ManifestOutcome.FAILED.value, 1, 0)),
+            func.sum(func.iif(job_files.c.outcome == ManifestOutcome.SKIPPED.value, 1, 0)),
+            func.sum(func.iif(delivered, job_files.c.size, 0)),
+        ).where(job_files.c.job_id == job_id)
+        with self._read() as conn:
+            found, failed, skipped, delivered_bytes = conn.execute(query).one()
+        found, failed, skipped, delivered_bytes = (int(v or 0) for v in (found, failed, skipped, delivered_bytes))
+        return JobCounters(
+            files_found=found,
+            files_succeeded=found - failed - skipped,
+            files_failed=failed,
+            files_skipped=skipped,
+            bytes_downloaded=delivered_bytes,
+            bytes_uploaded=delivered_bytes,
+        )
+
     # -- outbox ------------------------------------------------------------------------------
 
     def enqueue(
