@@ -20,7 +20,7 @@ cd "$(dirname "$0")/.."
 qt_packages="libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-randr0 libxcb-render-util0 libxcb-shape0 libxcb-xkb1"
 screen_packages="xvfb xauth fonts-dejavu-core"
 # The test extra builds the C QuickXorHash reference, and the SQL tests need a real PostgreSQL.
-test_packages="gcc libc6-dev python3-dev postgresql poppler-utils curl"
+test_packages="gcc libc6-dev python3-dev postgresql poppler-utils curl desktop-file-utils shellcheck binutils"
 
 python="${PYTHON:-python3}"
 if ! command -v "$python" >/dev/null 2>&1; then

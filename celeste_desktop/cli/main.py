@@ -38,6 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
         "simulators, print PASS or FAIL per step, and exit 0 only when every step passed",
     )
     parser.add_argument(
+        "--background",
+        action="store_true",
+        help="start hidden in the system tray (as start-at-login does); the window opens from the tray",
+    )
+    parser.add_argument(
         "--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"), help="override the log_level setting"
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")

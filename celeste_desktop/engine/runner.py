@@ -342,10 +342,12 @@ class SyncEngine:
         """Dead letters wait for a reset, and failed files for their retry time."""
         now = self.clock.now()
         due = {(p.drive_id, p.item_id) for p in self.state.due_retries(now)}
+        # One query per drive, not one per file: a query per planned file starves the GUI thread.
+        states = {drive_id: self.state.file_states(drive_id) for drive_id in {a.drive_id for a in plan.actions}}
         kept: list[PlannedAction] = []
         for action in plan.actions:
             if action.kind is ActionKind.UPLOAD:
-                state = self.state.file_state(action.drive_id, action.item_id)
+                state = states[action.drive_id].get(action.item_id)
                 if state is FileState.DEAD:
                     continue
                 if state is FileState.FAILED and (action.drive_id, action.item_id) not in due:

@@ -1,0 +1,132 @@
+"""Connects the window's parts: the real dialogs as the controller's hooks, and the tray,
+notifications, metered-network watch and single instance around it.
+
+Kept apart from ``launch.py`` so the wiring can be read (and tested) in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from PySide6.QtWidgets import QApplication, QWidget
+
+from celeste_desktop.compose import Services, open_services
+from celeste_desktop.config.paths import AppPaths
+from celeste_desktop.config.settings import Settings, load_settings
+from celeste_desktop.domain.models import Drive, RemoteItem, SelectionEntry
+from celeste_desktop.graph.client import GraphClient
+
+if TYPE_CHECKING:
+    from celeste_desktop.auth.vault import Vault
+    from celeste_desktop.gui.controller import Controller, Hooks, VaultFn
+    from celeste_desktop.gui.wizard import WizardBackend
+
+log = logging.getLogger(__name__)
+
+
+class GraphFolders:
+    """The wizard's FolderSource over the Graph client (the wizard runs before the engine host)."""
+
+    def __init__(self, graph: GraphClient) -> None:
+        self.graph = graph
+
+    async def list_drives(self) -> list[Drive]:
+        return list((await self.graph.list_drives()).drives)
+
+    async def list_children(self, drive_id: str, item_id: str) -> list[RemoteItem]:
+        return [item async for page in self.graph.iter_children(drive_id, item_id) for item in page]
+
+
+class ServicesBackend:
+    """What the first-run wizard needs of the services: sign-in, folders, saving the selection."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.session = services.session
+        self.folder_source = GraphFolders(services.graph)
+
+    async def save_selection(self, entries: Sequence[SelectionEntry], drives: Sequence[Drive]) -> None:
+        for drive in drives:
+            mine = [entry for entry in entries if entry.drive_id == drive.drive_id]
+            if mine:
+                self.services.state.save_drive(drive)
+            self.services.state.set_selection(drive.drive_id, mine)
+
+    async def aclose(self) -> None:
+        await self.services.aclose()
+
+
+def build_hooks(paths: AppPaths, vault_for: VaultFn) -> Hooks:
+    """The controller's hooks with the real Connect dialog, first-run wizard and Settings dialog."""
+    from celeste_desktop.gui.autostart import set_start_at_login
+    from celeste_desktop.gui.connect_dialog import sign_in_dialog
+    from celeste_desktop.gui.controller import Hooks
+    from celeste_desktop.gui.settings_dialog import edit_settings
+    from celeste_desktop.gui.wizard import run_first_run_wizard
+
+    async def open_backend(settings: Settings, vault: Vault) -> WizardBackend:
+        return ServicesBackend(open_services(paths, settings, vault))
+
+    async def first_run(parent: QWidget) -> bool:
+        return await run_first_run_wizard(parent, paths, open_backend, vault_for)
+
+    async def open_settings(parent: QWidget) -> bool:
+        def autostart(enabled: bool) -> None:
+            set_start_at_login(enabled, home=paths.home)
+
+        try:
+            secrets = vault_for(load_settings(paths.settings_file))
+        except Exception:  # the dialog still edits settings without the vault
+            secrets = None
+        return await edit_settings(parent, paths.settings_file, set_start_at_login=autostart, secrets=secrets)
+
+    return Hooks(connect=sign_in_dialog, first_run=first_run, open_settings=open_settings)
+
+
+class Background:
+    """Tray icon, notifications, metered-network watch and the single-instance server."""
+
+    def __init__(self, app: QApplication, controller: Controller, paths: AppPaths, settings: Settings) -> None:
+        from celeste_desktop.gui.icons import TrayState, app_icon
+        from celeste_desktop.gui.metered import MeteredWatch
+        from celeste_desktop.gui.notify import Notifier
+        from celeste_desktop.gui.tray import TrayController
+
+        app.setWindowIcon(app_icon())
+        app.setDesktopFileName("celeste-desktop")
+        window = controller.window
+        self.tray = TrayController(window)
+        self.notifier = Notifier(self.tray, window=window)
+        self.metered = MeteredWatch(enabled=settings.pause_on_metered)
+        tray = self.tray
+        tray.sync_requested.connect(lambda: controller.spawn(controller.sync_now()))
+        tray.pause_requested.connect(controller.pause)
+        tray.resume_requested.connect(controller.resume)
+        tray.show_requested.connect(lambda: _bring_forward(window))
+        tray.problems_requested.connect(lambda: _show_problems(window))
+        tray.quit_requested.connect(window.close)
+        controller.status_changed.connect(lambda state, text: tray.set_state(TrayState(state), text))
+        controller.job_finished.connect(
+            lambda job: self.notifier.job_finished(job.status, job.error or job.status.value, job_id=job.job_id)
+        )
+        self.metered.pause_changed.connect(controller.set_metered)
+        controller.metered_override.connect(self.metered.sync_anyway)
+        if self.metered.should_pause:
+            controller.set_metered(True)
+        tray.show()
+
+
+def _bring_forward(window: QWidget) -> None:
+    from celeste_desktop.gui.single_instance import bring_to_front
+
+    bring_to_front(window)
+
+
+def _show_problems(window: QWidget) -> None:
+    _bring_forward(window)
+    tabs = getattr(window, "tabs", None)
+    problems = getattr(window, "problems", None)
+    if tabs is not None and problems is not None:
+        tabs.setCurrentWidget(problems)
