@@ -247,6 +247,9 @@ def status_json(context: CliContext, report: dict[str, Any]) -> dict[str, Any]:
     state = open_state(context.paths.state_db)
     try:
         job = state.last_job()
+        stored = state.account()
+        # Who the last sync ran as (from the local state; no token): useful when the vault is gone.
+        report["synced_as"] = {"username": stored.upn, "tenant_id": stored.tenant_id} if stored else None
         report["selection"] = [
             {"path": e.path, "drive_id": e.drive_id, "item_id": e.item_id, "included": e.included, "urgent": e.urgent}
             for e in state.selection()

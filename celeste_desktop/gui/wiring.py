@@ -6,8 +6,11 @@ Kept apart from ``launch.py`` so the wiring can be read (and tested) in one plac
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QApplication, QWidget
@@ -20,8 +23,10 @@ from celeste_desktop.graph.client import GraphClient
 
 if TYPE_CHECKING:
     from celeste_desktop.auth.vault import Vault
+    from celeste_desktop.engine.budget import BudgetStatus
     from celeste_desktop.gui.controller import Controller, Hooks, VaultFn
     from celeste_desktop.gui.wizard import WizardBackend
+    from celeste_desktop.store.records import UsageDay
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +120,99 @@ class Background:
         controller.metered_override.connect(self.metered.sync_anyway)
         if self.metered.should_pause:
             controller.set_metered(True)
+        self.paths = paths
+        self.controller = controller
+        self._add_data_tab()
+        self._add_help_menu()
+        controller.job_finished.connect(lambda _job: controller.spawn(self.refresh_usage()))
+        controller.spawn(self.refresh_usage())
         tray.show()
+
+    # -- the data budget: usage per day for 30 days ------------------------------------------
+
+    def _add_data_tab(self) -> None:
+        from celeste_desktop.gui.budget_chart import BudgetChart
+
+        window = self.controller.window
+        self.chart = BudgetChart()
+        self.chart.setAccessibleName("Data used per day, last 30 days")
+        tabs = getattr(window, "tabs", None)
+        if tabs is not None:
+            tabs.addTab(self.chart, "&Data used")
+
+    async def refresh_usage(self) -> None:
+        """Read the usage and the budget off the GUI thread, then draw them."""
+        import asyncio
+
+        paths = self.paths
+
+        def read() -> tuple[list[UsageDay], BudgetStatus, date] | None:
+            if not paths.state_db.exists():
+                return None
+            from celeste_desktop.compose import UsageTracker
+            from celeste_desktop.net.clock import SystemClock
+            from celeste_desktop.store.db import open_state
+
+            state = open_state(paths.state_db)
+            try:
+                today = datetime.now().astimezone().date()
+                usage = state.usage_between(today - timedelta(days=29), today)
+                status = UsageTracker(state, load_settings(paths.settings_file), SystemClock()).status()
+                return usage, status, today
+            finally:
+                state.close()
+
+        try:
+            found = await asyncio.to_thread(read)
+        except Exception:  # the chart is informative; a damaged state is reported elsewhere
+            log.exception("could not read the data usage for the chart")
+            return
+        if found is not None:
+            self.chart.set_usage(*found)
+
+    # -- Help: diagnostics and About ---------------------------------------------------------------
+
+    def _add_help_menu(self) -> None:
+        window = self.controller.window
+        menu_bar = getattr(window, "menuBar", None)
+        if menu_bar is None:
+            return
+        help_menu = menu_bar().addMenu("&Help")
+        export = help_menu.addAction("Export &diagnostics…")
+        export.triggered.connect(lambda: self.controller.spawn(self.export_diagnostics()))
+        about = help_menu.addAction("&About CelesteOS Desktop")
+        about.triggered.connect(self._about)
+
+    def _about(self) -> None:
+        from celeste_desktop.gui.about import AboutDialog
+
+        AboutDialog(self.controller.window).open()
+
+    async def export_diagnostics(self, target: Path | None = None) -> Path | None:
+        """Logs, settings and a state summary in a zip, every secret redacted (for support)."""
+        import asyncio
+
+        from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+        from celeste_desktop.cli.context import CliContext
+        from celeste_desktop.cli.sync_cmd import diagnostics
+
+        window = self.controller.window
+        if target is None:
+            default = str(Path.home() / f"celeste-diagnostics-{datetime.now():%Y%m%d-%H%M}.zip")
+            chosen, _ = QFileDialog.getSaveFileName(window, "Export diagnostics", default, "Zip files (*.zip)")
+            if not chosen:
+                return None
+            target = Path(chosen)
+        context = CliContext(paths=self.paths)
+        sink = io.StringIO()
+        try:
+            await asyncio.to_thread(diagnostics, context, target, sink)
+        except Exception as exc:
+            QMessageBox.warning(window, "Diagnostics not written", f"{target} could not be written: {exc}")
+            return None
+        window.statusBar().showMessage(f"Diagnostics written to {target} (secrets redacted).", 15000)
+        return target
 
 
 def _bring_forward(window: QWidget) -> None:
