@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,12 +19,11 @@ from test_connect_dialog import OFFICER, qasync_loop, run, until
 from celeste_desktop.auth import keystore
 from celeste_desktop.auth.keystore import account_for_folder, choose_keystore
 from celeste_desktop.auth.vault import Vault
-from celeste_desktop.compose import Services, open_services
+from celeste_desktop.compose import open_services
 from celeste_desktop.config.paths import AppPaths
 from celeste_desktop.config.settings import Settings, load_settings, save_settings
 from celeste_desktop.domain.errors import ConfigError
-from celeste_desktop.domain.models import Drive, RemoteItem, SelectionEntry
-from celeste_desktop.graph.client import GraphClient
+from celeste_desktop.gui.wiring import ServicesBackend
 from celeste_desktop.gui.wizard import (
     DESTINATION,
     FINISH,
@@ -46,38 +45,6 @@ from celeste_desktop.sim.stack import SimStack
 from celeste_desktop.store.db import open_state
 
 OTHER_YACHT = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
-
-
-class GraphFolders:
-    """The FolderSource the main window's controller provides, reduced to what the wizard needs."""
-
-    def __init__(self, graph: GraphClient) -> None:
-        self.graph = graph
-
-    async def list_drives(self) -> list[Drive]:
-        return list((await self.graph.list_drives()).drives)
-
-    async def list_children(self, drive_id: str, item_id: str) -> list[RemoteItem]:
-        return [item async for page in self.graph.iter_children(drive_id, item_id) for item in page]
-
-
-class ServicesBackend:
-    """A WizardBackend over compose.Services, as the controller builds one on its engine host."""
-
-    def __init__(self, services: Services) -> None:
-        self.services = services
-        self.session = services.session
-        self.folder_source = GraphFolders(services.graph)
-
-    async def save_selection(self, entries: Sequence[SelectionEntry], drives: Sequence[Drive]) -> None:
-        for drive in drives:
-            mine = [entry for entry in entries if entry.drive_id == drive.drive_id]
-            if mine:
-                self.services.state.save_drive(drive)
-            self.services.state.set_selection(drive.drive_id, mine)
-
-    async def aclose(self) -> None:
-        await self.services.aclose()
 
 
 def sim_backend(paths: AppPaths) -> BackendFactory:
