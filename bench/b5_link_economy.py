@@ -114,7 +114,8 @@ def saved_checkpoint(home: Path) -> dict[str, Any]:
 
 
 def economy_text(sync: dict[str, Any]) -> str:
-    return (f"{sync['wire_per_document_byte']:.4f} ({sync['files']} files, {sync['document_bytes'] / b.MB:.0f} MB; "
+    files = f"{sync['files']} file{'s' if sync['files'] != 1 else ''}"
+    return (f"{sync['wire_per_document_byte']:.4f} ({files}, {sync['document_bytes'] / b.MB:.0f} MB; "
             f"app's own meter {sync['app_meter_per_document_byte']:.4f})")
 
 
@@ -159,7 +160,8 @@ def main() -> int:
                    "MiB", figure=f"{crash['resent_bytes'] / b.MIB:.2f} MiB"),
         fig.Target("kill -9 at 60% of the B1 download, restart: bytes re-sent", crash_download["resent_bytes"] / b.MIB,
                    12, "<=", "MiB", figure=f"{crash_download['resent_bytes'] / b.MIB:.2f} MiB"),
-        fig.Target("objects after the crashes match their source", float(matched), 1, ">=", figure=str(matched)),
+        fig.Target("objects after the crashes match their source", float(matched), 1, ">=",
+                   figure="yes" if matched else "no"),
     ]
     fig.write_result("B5", result, targets, variant=None if args.size_mib == 1024 else f"{args.size_mib}mib")
     return 0

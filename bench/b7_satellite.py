@@ -103,7 +103,8 @@ def main() -> int:
     }
     targets = [
         fig.Target("the selection completes and matches its source", float(completed), 1, ">=",
-                   figure=f"{completed} ({status.get('files_succeeded')} files, {sum(resets.values())} resets)"),
+                   figure=f"{'yes' if completed else 'no'} ({status.get('files_succeeded')} files, "
+                   f"{sum(resets.values())} reset{'s' if sum(resets.values()) != 1 else ''} survived)"),
         fig.Target("goodput ÷ link rate (2 Mbit/s)", goodput / LINK_RATE, 0.85, ">=",
                    figure=f"{goodput * 8 / 1e6:.2f} Mbit/s ({documents / b.MB:.1f} MB in {run.wall_s:.0f} s)",
                    reference=f"{ref_goodput * 8 / 1e6:.2f} Mbit/s ({reference.wall_s:.0f} s)"),

@@ -74,9 +74,14 @@ def render() -> str:
             f"Machine ({ids}): {machine['nproc']} CPUs, {machine['cpu']}, {machine['memory_gib']} GiB RAM, "
             f"Python {machine['python']}, {machine['os']}; reference tool {machine['curl'].split(' (')[0]}."
         )
-    dates = sorted(pick(i)["measured_at"] for i in machines)  # type: ignore[index]
+    picked = {bench_id: pick(bench_id) for bench_id in machines}
+    dates = sorted(str(result["measured_at"]) for result in picked.values() if result)
     if dates:
         lines.append(f"Measured {dates[0]} – {dates[-1]} (UTC).")
+    commits: dict[str, list[str]] = {}
+    for bench_id, result in picked.items():
+        commits.setdefault(str((result or {}).get("app_commit", "unknown")), []).append(bench_id)
+    lines.append("App commit: " + "; ".join(f"{commit} ({', '.join(ids)})" for commit, ids in commits.items()) + ".")
     return "\n".join(lines)
 
 
