@@ -58,6 +58,13 @@ class RemoteDeletion:
 RemoteChange = RemoteItem | RemoteDeletion
 
 
+class DeltaMode(enum.StrEnum):
+    """How a drive is enumerated: one delta per selected folder, or one root delta filtered."""
+
+    FOLDER = "folder"
+    ROOT = "root"
+
+
 class DriveKind(enum.StrEnum):
     ONEDRIVE = "business"
     SHAREPOINT = "documentLibrary"

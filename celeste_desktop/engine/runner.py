@@ -55,7 +55,6 @@ from celeste_desktop.engine.events import (
     Throughput,
     ThroughputMeter,
 )
-from celeste_desktop.engine.index import ItemTree
 from celeste_desktop.engine.planner import dependencies, plan_sync
 from celeste_desktop.engine.ports import Destination, ShoreReporter, Source
 from celeste_desktop.engine.schedule import Window, describe, schedule_state
@@ -63,7 +62,6 @@ from celeste_desktop.graph.delta import DeltaMode, DeltaPage
 from celeste_desktop.net.clock import Clock
 from celeste_desktop.storage.errors import FileNotAccepted, FileTooLarge
 from celeste_desktop.store.db import StateDB
-from celeste_desktop.store.records import DeltaMode as StoredDeltaMode
 from celeste_desktop.store.records import FileState, ManifestOutcome
 
 log = logging.getLogger(__name__)
@@ -297,7 +295,6 @@ class SyncEngine:
         def known_under(scopes: Sequence[str]) -> Callable[[], set[str]]:
             def known() -> set[str]:
                 items = index()
-                tree = ItemTree(items)
                 wanted = set(scopes)
                 found: set[str] = set()
                 for item_id in items:
@@ -307,14 +304,13 @@ class SyncEngine:
                             found.add(item_id)
                             break
                         current = items[current].parent_id
-                del tree
                 return found
 
             return known
 
         folders = {i.item_id: i.parent_id for i in index().values() if i.is_folder}
         mode = self.state.delta_mode(drive_id)
-        if mode is StoredDeltaMode.ROOT:
+        if mode is DeltaMode.ROOT:
             cursor = self.state.delta_cursor(drive_id, "")
             await self.source.enumerate(
                 drive_id, None, cursor=cursor, save_page=save, mode=DeltaMode.ROOT, selection=roots,
@@ -335,7 +331,7 @@ class SyncEngine:
                 self.state.set_meta(check_key, now.isoformat())
             if result.fell_back:
                 # Remember the choice: one filtered root delta now serves every selected folder.
-                self.state.set_delta_mode(drive_id, StoredDeltaMode.ROOT)
+                self.state.set_delta_mode(drive_id, DeltaMode.ROOT)
                 return
 
     def _without_parked(self, plan: Plan) -> Plan:

@@ -41,7 +41,6 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
-import enum
 import inspect
 import logging
 import urllib.parse
@@ -52,7 +51,7 @@ from typing import Protocol, TypeVar
 import httpx
 
 from celeste_desktop.domain.errors import MalformedResponse, NotFound, RemoteError, ServiceUnavailable
-from celeste_desktop.domain.models import RemoteChange, RemoteDeletion, RemoteItem
+from celeste_desktop.domain.models import DeltaMode, RemoteChange, RemoteDeletion, RemoteItem
 from celeste_desktop.graph.client import SERVICE, GraphClient, segment
 from celeste_desktop.graph.wire import ITEM_SELECT, parse_item, parse_item_page
 from celeste_desktop.net.policy import Action, Verdict, default_classifier
@@ -65,13 +64,6 @@ RESYNC_MARK = "#celeste-resync"
 _T = TypeVar("_T")
 _MAX_RESYNCS = 2
 _MAX_DEPTH = 256
-
-
-class DeltaMode(enum.StrEnum):
-    """Same values as ``store.DeltaMode``: one delta per selected folder, or one root delta."""
-
-    FOLDER = "folder"
-    ROOT = "root"
 
 
 class DeltaCursorLike(Protocol):
@@ -255,7 +247,13 @@ class DeltaEnumerator:
             )
         try:
             return await self._run(
-                drive_id, DeltaMode.FOLDER, frozenset({scope_item_id}), cursor, save_page, known_ids, known_folders,
+                drive_id,
+                DeltaMode.FOLDER,
+                frozenset({scope_item_id}),
+                cursor,
+                save_page,
+                known_ids,
+                known_folders,
                 check_anchors,
             )
         except _FolderDeltaRefused:
@@ -338,7 +336,9 @@ class DeltaEnumerator:
                     raise ServiceUnavailable(
                         f"{SERVICE} kept asking for a fresh listing of the same folder. The copy "
                         "will try again later; if it keeps happening, export diagnostics.",
-                        status=410, service=SERVICE)
+                        status=410,
+                        service=SERVICE,
+                    )
                 log.info("delta token expired on drive %s (410): reconciling with a full enumeration", drive_id)
                 url = self._resync_url(response, fresh)
                 resync, incremental, previous_url = True, False, None
@@ -350,11 +350,18 @@ class DeltaEnumerator:
             if response.status_code == 501:
                 if mode is DeltaMode.FOLDER:
                     raise _FolderDeltaRefused
-                raise RemoteError(f"{SERVICE} does not support listing changes in this drive (501 notSupported).",
-                                  status=501, code="notSupported", service=SERVICE)
+                raise RemoteError(
+                    f"{SERVICE} does not support listing changes in this drive (501 notSupported).",
+                    status=501,
+                    code="notSupported",
+                    service=SERVICE,
+                )
             if data is None:
-                raise MalformedResponse(f"{SERVICE} answered {response.status_code} while {what}.",
-                                        status=response.status_code, service=SERVICE)
+                raise MalformedResponse(
+                    f"{SERVICE} answered {response.status_code} while {what}.",
+                    status=response.status_code,
+                    service=SERVICE,
+                )
             page = parse_item_page(data, drive_id=drive_id, service=SERVICE, what=what)
             skipped += page.skipped
             self._client.skipped_items += page.skipped
@@ -386,14 +393,24 @@ class DeltaEnumerator:
                 pages += 1
                 delivered += len(changes)
                 return DeltaResult(
-                    drive_id=drive_id, scope_item_id=scope_key, mode=mode, delta_link=page.delta_link,
-                    pages=pages, changes=delivered, skipped_items=skipped, filtered_out=filtered,
-                    resynced=resync, reconciled_deletions=reconciled, fell_back=False,
+                    drive_id=drive_id,
+                    scope_item_id=scope_key,
+                    mode=mode,
+                    delta_link=page.delta_link,
+                    pages=pages,
+                    changes=delivered,
+                    skipped_items=skipped,
+                    filtered_out=filtered,
+                    resynced=resync,
+                    reconciled_deletions=reconciled,
+                    fell_back=False,
                 )
             if page.next_link is None or page.next_link in (url, previous_url):
                 raise MalformedResponse(
                     f"{SERVICE} sent a page of changes with no way to continue (no next or delta "
-                    "link, or the same link again). The copy will try again later.", service=SERVICE)
+                    "link, or the same link again). The copy will try again later.",
+                    service=SERVICE,
+                )
             saved = page.next_link + RESYNC_MARK if resync else page.next_link
             await _maybe_await(save_page(DeltaPage(drive_id, scope_key, tuple(changes), next_link=saved)))
             pages += 1
@@ -447,8 +464,11 @@ class DeltaEnumerator:
         items: dict[str, RemoteItem] = {}
         ancestor_ids: set[str] = set()
         for scope in scopes:
-            url = self._client.item_url(drive_id, scope) + "?" + urllib.parse.urlencode(
-                {"$select": ITEM_SELECT}, safe="$,@.")
+            url = (
+                self._client.item_url(drive_id, scope)
+                + "?"
+                + urllib.parse.urlencode({"$select": ITEM_SELECT}, safe="$,@.")
+            )
             try:
                 data = await self._client.get_json(url, what="reading a selected folder")
             except NotFound as exc:
@@ -456,12 +476,16 @@ class DeltaEnumerator:
                     raise NotFound(
                         "A selected folder no longer exists in OneDrive (deleted, or access was "
                         "removed). Untick it, or choose it again in the folder list.",
-                        status=exc.status, code=exc.code, service=SERVICE) from exc
+                        status=exc.status,
+                        code=exc.code,
+                        service=SERVICE,
+                    ) from exc
                 continue  # root mode: its tombstone comes through the delta itself
             item = parse_item(data, drive_id=drive_id)
             if not isinstance(item, RemoteItem):
-                raise MalformedResponse(f"{SERVICE} described a selected folder without its id or parent.",
-                                        service=SERVICE)
+                raise MalformedResponse(
+                    f"{SERVICE} described a selected folder without its id or parent.", service=SERVICE
+                )
             reference = data.get("parentReference")
             path = reference.get("path") if isinstance(reference, dict) else None
             key = (drive_id, scope)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from celeste_desktop.domain.errors import CelesteError
+from celeste_desktop.domain.models import DeltaMode
 
 __all__ = [
     "DeltaCursor",
@@ -36,13 +37,6 @@ class StateUnavailable(CelesteError):
     """The state cannot be opened for a reason a rebuild would not fix (permissions, disk)."""
 
     default_title = "Local state cannot be opened"
-
-
-class DeltaMode(enum.StrEnum):
-    """How a drive is enumerated: one delta per selected folder, or one root delta filtered."""
-
-    FOLDER = "folder"
-    ROOT = "root"
 
 
 class FileState(enum.StrEnum):
