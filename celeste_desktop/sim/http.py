@@ -29,6 +29,7 @@ from celeste_desktop.sim.faults import Fault, FaultPlan, LinkShaper
 _T = TypeVar("_T")
 _READ_SIZE = 256 * 1024
 _MAX_HEADER_BYTES = 64 * 1024
+_COALESCE_BYTES = 64 * 1024  # a first body chunk up to this size is sent in one write with the head
 
 
 class ConnectionDropped(Exception):
@@ -49,6 +50,7 @@ class Request:
     _body: AsyncIterator[bytes]
     _consumed: bool = False
     route_params: dict[str, str] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)  # what handlers learnt (a checked key's claims)
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)
@@ -189,8 +191,9 @@ class SimServer:
         return f"{self.scheme}://{self.host}:{self.port}"
 
     async def start(self) -> None:
+        # A restart binds the port it had, so settings that point at it work again.
         self._server = await asyncio.start_server(
-            self._serve_connection, self.host, 0, ssl=self.ssl_context, limit=_READ_SIZE
+            self._serve_connection, self.host, self.port, ssl=self.ssl_context, limit=_READ_SIZE
         )
         self.port = self._server.sockets[0].getsockname()[1]
 
@@ -382,27 +385,39 @@ class SimServer:
                 _abort(writer)
                 raise ConnectionDropped("fault: random reset")
 
-        head = conn.send(
-            h11.Response(status_code=response.status, headers=list(headers.items()), reason=_reason(response.status))
+        # Each write is a TLS record and a send() (the costliest part of a small answer), so the
+        # head goes out with the body when the body is in hand, or with a small first chunk.
+        pending = (
+            conn.send(
+                h11.Response(
+                    status_code=response.status, headers=list(headers.items()), reason=_reason(response.status)
+                )
+            )
+            or b""
         )
-        if head:
-            await write(head)
         if isinstance(body, bytes):
             if body:
-                await write(conn.send(h11.Data(data=body)) or b"")
+                pending += conn.send(h11.Data(data=body)) or b""
         else:
             try:
                 async for chunk in body:
-                    if chunk:
-                        await write(conn.send(h11.Data(data=chunk)) or b"")
+                    if not chunk:
+                        continue
+                    data = conn.send(h11.Data(data=chunk)) or b""
+                    if pending and len(chunk) <= _COALESCE_BYTES:
+                        data, pending = pending + data, b""
+                    elif pending:
+                        await write(pending)
+                        pending = b""
+                    await write(data)
             finally:
                 aclose = getattr(body, "aclose", None)
                 if aclose is not None:
                     with contextlib.suppress(Exception):
                         await aclose()
-        tail = conn.send(h11.EndOfMessage())
-        if tail:
-            await write(tail)
+        pending += conn.send(h11.EndOfMessage()) or b""
+        if pending:
+            await write(pending)
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:

@@ -127,6 +127,14 @@ class SimStack:
         """Every HTTP byte the simulators received and sent (the data-budget tests compare to it)."""
         return sum(server.stats.bytes_in + server.stats.bytes_out for server in self.servers.values())
 
+    def take_offline(self) -> None:
+        """Close every server (connections are refused, as with no link) but keep the state."""
+        self.loop.stop_servers(self.servers.values())
+
+    def bring_online(self) -> None:
+        """Listen again on the same ports after ``take_offline()``."""
+        self.loop.start_servers(self.servers.values())
+
     def stop(self) -> None:
         if self._stopped:
             return

@@ -76,13 +76,9 @@ class KeyMint:
         return self.tokens.mint({"role": "anon", "ref": "sim"}, lifetime_s=PROJECT_KEY_LIFETIME_S)
 
     def service_key(self) -> str:
-        return self.tokens.mint(
-            {"role": "service_role", "ref": "sim"}, lifetime_s=PROJECT_KEY_LIFETIME_S
-        )
+        return self.tokens.mint({"role": "service_role", "ref": "sim"}, lifetime_s=PROJECT_KEY_LIFETIME_S)
 
-    def yacht_key(
-        self, yacht_id: str, *, sub: str | None = None, lifetime_s: int | None = YACHT_KEY_LIFETIME_S
-    ) -> str:
+    def yacht_key(self, yacht_id: str, *, sub: str | None = None, lifetime_s: int | None = YACHT_KEY_LIFETIME_S) -> str:
         claims = {
             "role": "authenticated",
             "aud": "authenticated",
@@ -112,12 +108,16 @@ def check_apikey(tokens: TokenAuthority, request: Request) -> dict[str, Any]:
     apikey = request.header("apikey") or request.query.get("apikey")
     if not apikey:
         raise GatewayRefusal("No API key found in request")
+    checked = request.state.get("apikey")
+    if checked is not None and checked[0] == apikey:
+        return dict(checked[1])  # the gateway checked it already; each service asks again
     try:
         claims = tokens.verify(apikey)
     except TokenError:
         raise GatewayRefusal("Invalid API key") from None
     if claims.get("role") not in PROJECT_ROLES or "yacht_id" in claims or "sub" in claims:
         raise GatewayRefusal("Invalid API key")
+    request.state["apikey"] = (apikey, dict(claims))
     return claims
 
 

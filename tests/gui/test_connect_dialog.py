@@ -18,6 +18,7 @@ import shiboken6
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 from pytestqt.qtbot import QtBot
+from test_controller_harness import close_qasync_loop
 
 from celeste_desktop.auth.errors import AdminConsentRequired
 from celeste_desktop.auth.session import MsalSession
@@ -59,8 +60,7 @@ def qasync_loop(app: QApplication) -> Iterator[qasync.QEventLoop]:
             task.cancel()
         if pending:
             event_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        event_loop.close()
-        asyncio.set_event_loop(None)
+        close_qasync_loop(event_loop)
         # qasync leaves its timer object with Qt timers still registered (a cancelled
         # ``call_later`` keeps its timer until it fires). Deleted here, on the GUI thread, they
         # are unregistered; left to the garbage collector, the object may be freed on another

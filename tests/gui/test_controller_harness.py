@@ -118,6 +118,25 @@ def configure(home: Path, **changes: object) -> None:
     save_settings(paths.settings_file, load_settings(paths.settings_file).replace(**changes))
 
 
+_RETIRED_LOOPS: list[qasync.QEventLoop] = []
+
+
+def close_qasync_loop(loop: qasync.QEventLoop) -> None:
+    """Close a test's qasync loop and keep it referenced for the rest of the session.
+
+    qasync's ``close()`` leaves the Qt timers of cancelled ``call_later`` handles registered
+    until they fire. If the loop were then collected by a garbage collection that happens to
+    run in another thread (the simulators', the engine's), its timer object would be deleted
+    there, Qt could not unregister those timers from that thread, and a later test would
+    crash in ``QTimerInfoList::activateTimers`` on the freed object. Kept alive, the timers fire
+    on the main thread, see the loop stopped and remove themselves. (The app has one loop for
+    its whole life, so it never meets this.)
+    """
+    loop.close()
+    asyncio.set_event_loop(None)
+    _RETIRED_LOOPS.append(loop)
+
+
 @contextmanager
 def controller_harness(
     app: QApplication, sim: SimStack, home: Path, *, hooks: Hooks | None = None, quick_clock: bool = False
@@ -148,5 +167,4 @@ def controller_harness(
                 task.cancel()
             if pending:
                 loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-            loop.close()
-            asyncio.set_event_loop(None)
+            close_qasync_loop(loop)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import qasync
 from PySide6.QtWidgets import QApplication
+from test_controller_harness import close_qasync_loop
 
 from celeste_desktop.cli.context import CliContext
 from celeste_desktop.cli.main import run as cli
@@ -32,8 +33,7 @@ def loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
     try:
         yield event_loop
     finally:
-        event_loop.close()
-        asyncio.set_event_loop(None)
+        close_qasync_loop(event_loop)
 
 
 @pytest.fixture

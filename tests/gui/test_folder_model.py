@@ -18,6 +18,7 @@ import pytest
 import qasync
 from PySide6.QtCore import QModelIndex, Qt, QTimer
 from PySide6.QtWidgets import QApplication
+from test_controller_harness import close_qasync_loop
 
 from celeste_desktop.domain.errors import CelesteError, ServiceUnavailable
 from celeste_desktop.domain.models import Drive, RemoteItem, SelectionEntry
@@ -92,8 +93,7 @@ def qasync_loop(app: QApplication) -> Iterator[qasync.QEventLoop]:
             task.cancel()
         if pending:
             event_loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        event_loop.close()
-        asyncio.set_event_loop(None)
+        close_qasync_loop(event_loop)
 
 
 @pytest.fixture

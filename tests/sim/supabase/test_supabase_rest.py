@@ -268,3 +268,40 @@ def test_expired_bearer_is_pgrst303(supa: Supa) -> None:
     assert reply.json()["code"] == "PGRST303" and reply.json()["message"] == "JWT expired"
     assert "invalid_token" in reply.headers["www-authenticate"]
     assert isinstance(reply, httpx.Response)
+
+
+def test_a_failed_statement_leaves_no_row_and_no_stale_unique_key(supa: Supa) -> None:
+    client = supa.yacht()
+    url = "/rest/v1/doc_metadata?on_conflict=yacht_id,source,source_id"
+    kept = client.post(url, json=doc(supa.yacht_a, "kept.pdf"), headers=UPSERT).json()[0]
+    # One statement: a merge into the kept row, a new row, then a row the CHECK of RLS refuses.
+    batch = [
+        doc(supa.yacht_a, "kept.pdf", size_bytes=1),
+        doc(supa.yacht_a, "new.pdf"),
+        doc(supa.yacht_a, "stray.pdf", storage_path=f"{supa.yacht_b}/stray.pdf"),
+    ]
+    refused = client.post(url, json=batch, headers=UPSERT)
+    assert (refused.status_code, refused.json()["code"]) == (403, "42501")
+    assert supa.sim.rows("doc_metadata") == [kept]
+    # Neither the merge nor the new row left a key behind: both go in as if never tried.
+    again = client.post(url, json=batch[:2], headers=UPSERT)
+    assert again.status_code == 201, again.text
+    merged, new = again.json()
+    assert merged["id"] == kept["id"] and merged["size_bytes"] == 1
+    assert new["id"] != kept["id"] and len(supa.sim.rows("doc_metadata")) == 2
+    plain = client.post("/rest/v1/doc_metadata", json=doc(supa.yacht_a, "new.pdf"))
+    assert (plain.status_code, plain.json()["code"]) == (409, "23505")
+
+
+def test_an_upsert_that_changes_the_id_persists_one_row(make_supa: Callable[..., Supa]) -> None:
+    supa = make_supa()
+    client = supa.yacht()
+    url = "/rest/v1/doc_metadata?on_conflict=yacht_id,source,source_id"
+    client.post(url, json=doc(supa.yacht_a), headers=UPSERT)
+    new_id = str(uuid.uuid4())
+    assert client.post(url, json={**doc(supa.yacht_a), "id": new_id}, headers=UPSERT).status_code == 201
+    restarted = make_supa(data_dir=supa.sim.data_dir)
+    assert [r["id"] for r in restarted.sim.rows("doc_metadata")] == [new_id]
+    # The restarted sim indexes what it read: the same key merges into that row.
+    merged = restarted.yacht().post(url, json=doc(supa.yacht_a, size_bytes=7), headers=UPSERT).json()[0]
+    assert merged["id"] == new_id and len(restarted.sim.rows("doc_metadata")) == 1
