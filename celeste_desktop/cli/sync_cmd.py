@@ -155,20 +155,23 @@ async def _sync(context: CliContext, dry_run: bool, out: TextIO) -> int:
 
 
 def _print_dry_run(services: Services, job_id: str, out: TextIO) -> None:
-    rows = services.state.manifest(job_id)
-    moving = [row for row in rows if row.reason.startswith("would upload")]
-    total = sum(row.size for row in moving)
-    for row in rows:
+    moving = total = 0
+    for row in services.state.iter_manifest(job_id):  # streamed: 100,000 rows are never held at once
+        if row.reason.startswith("would upload"):
+            moving += 1
+            total += row.size
         out.write(f"{row.reason.split(':', 1)[0]:<16} {row.path} ({_human(row.size)})\n")
     rate = _measured_rate(services)
     estimate = (
         f"about {total / rate / 60:.0f} min at the measured {_human(rate)}/s" if rate else "no link speed measured yet"
     )
-    out.write(f"Would copy {len(moving)} files, {_human(total)}: {estimate}.\n")
+    out.write(f"Would copy {moving} files, {_human(total)}: {estimate}.\n")
+    from celeste_desktop.engine.budget import describe_share
+
     budget = services.usage.status()
-    share = budget.share_of_remaining(total)
-    if share is not None:
-        out.write(f"That is {share:.0%} of the remaining data budget ({budget.message()})\n")
+    share = describe_share(budget, total)  # both directions count: each file goes down, then up
+    if share:
+        out.write(f"{share} {budget.message()}\n")
 
 
 def _measured_rate(services: Services) -> float:

@@ -5,6 +5,12 @@ instant resumes where it stopped: the download from its flushed offset, the TUS 
 offset the server confirms, and an upload already confirmed is not sent again. Registration is
 an idempotent upsert keyed by the document id, so doing it twice after a crash is harmless.
 
+A small file (at most `SMALL_FILE_BYTES`, smaller than one download checkpoint and sent in one
+request) keeps no checkpoint at all: no per-step state rows, no ``fsync`` of its spool. A kill
+mid-way leaves it undelivered, and the next run fetches and sends it whole again — at most
+`SMALL_FILE_BYTES` per file in flight, the bytes one checkpoint interval of a large file risks
+anyway — while each small file costs one local transaction instead of a dozen (benchmark B2).
+
 When an action is done, its row in the job's manifest (the job's counters) and its shore-side
 status are written *before* the local state records it as done: a kill in between then only
 makes the next run do the idempotent steps again (and replace the row), whereas the other order
@@ -36,7 +42,7 @@ from celeste_desktop.domain.quickxor import QuickXorHash
 from celeste_desktop.domain.rules import content_type_for
 from celeste_desktop.engine.events import Event, FileProgress, FileSkipped
 from celeste_desktop.engine.ports import Destination, ShoreReporter, Source
-from celeste_desktop.graph.download import DownloadProgress
+from celeste_desktop.graph.download import DownloadProgress, DownloadResult
 from celeste_desktop.net.clock import Clock
 from celeste_desktop.storage.registration import DocumentRecord
 from celeste_desktop.storage.uploader import MoveOutcome
@@ -45,6 +51,8 @@ from celeste_desktop.store.records import FileState, ManifestOutcome, ManifestRo
 
 log = logging.getLogger(__name__)
 _HASH_CHUNK = 1024 * 1024
+# At most one download checkpoint interval, and below the size that goes through TUS.
+SMALL_FILE_BYTES = 4 * 1024 * 1024
 
 
 class Outcome(enum.StrEnum):
@@ -127,6 +135,52 @@ def hash_spool(path: Path) -> tuple[str, str, int]:
             qxh.update(chunk)
             size += len(chunk)
     return sha.hexdigest(), qxh.base64(), size
+
+
+class _NotStreamable(Exception):
+    """What was streamed to storage so far cannot be trusted: upload the file afresh."""
+
+
+class _Arrival:
+    """How much of a file being downloaded is durable in the spool, for the upload that trails it."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size  # the listed size: what the upload was started with
+        self.durable = 0
+        self.uploaded = 0
+        self._started_over = False
+        self._failed = False
+        self._finished: int | None = None  # the verified download's size
+        self._changed = asyncio.Event()
+
+    def advance(self, offset: int) -> None:
+        if offset < self.durable:
+            self._started_over = True  # a reset (hash mismatch, Range ignored): bytes sent may differ
+        self.durable = offset
+        self._changed.set()
+
+    def finish(self, size: int) -> None:
+        self._finished = size
+        self._changed.set()
+
+    def fail(self) -> None:
+        self._failed = True
+        self._changed.set()
+
+    async def wait_for(self, end: int) -> None:
+        """Return once bytes ``[0, end)`` may be sent; the whole file only once verified."""
+        while True:
+            if self._started_over or self._failed:
+                raise _NotStreamable
+            if end >= self.size:
+                if self._finished is not None:
+                    if self._finished != self.size:
+                        raise _NotStreamable  # SharePoint served another size: a new upload
+                    return
+            elif self.durable >= end:
+                return
+            self._changed.clear()
+            await self._changed.wait()
 
 
 class ActionRunner:
@@ -289,7 +343,6 @@ class ActionRunner:
         if item is None:
             raise CelesteError("the file is no longer listed in OneDrive; it will be re-checked next sync",
                                path=action.display_path)  # fmt: skip
-        drive = ctx.drives.get(action.drive_id)
         checkpoint = state.checkpoint(action.drive_id, action.item_id)
         if checkpoint is not None and (
             checkpoint.source_size != action.size
@@ -301,12 +354,18 @@ class ActionRunner:
             remove_spool(Path(checkpoint.spool_path))
             state.clear_checkpoint(action.drive_id, action.item_id)
             checkpoint = None
+        if ctx.recheck_existing and (checkpoint is None or not checkpoint.download_complete):
+            # After the local state was rebuilt: a file already in storage at its key with its
+            # size is taken as delivered rather than crossing the link again.
+            existing = await ctx.destination.object_size(action.storage_key)
+            if existing is not None and existing == action.size:
+                spool = Path(checkpoint.spool_path) if checkpoint else self._spool_path(action)
+                return await self._finish(action, item, spool, sha256=None, size=action.size,
+                                          bytes_down=0, bytes_up=0, note="already in storage")  # fmt: skip
+        if checkpoint is None and action.size <= SMALL_FILE_BYTES:
+            return await self._upload_small(action, item)
         if checkpoint is None:
-            spool = (
-                ctx.spool_dir
-                / hashlib.sha1(action.drive_id.encode(), usedforsecurity=False).hexdigest()[:12]
-                / (f"{hashlib.sha1(action.item_id.encode(), usedforsecurity=False).hexdigest()}.part")
-            )
+            spool = self._spool_path(action)
             spool.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(OSError):
                 spool.unlink()
@@ -324,61 +383,159 @@ class ActionRunner:
                 source_ctag=action.ctag, source_quickxor=action.quickxor,
             )  # fmt: skip
         downloaded = 0
-        down_done = checkpoint.download_offset if checkpoint.download_complete else 0
 
-        if ctx.recheck_existing and not checkpoint.download_complete:
-            # After the local state was rebuilt: a file already in storage at its key with its
-            # size is taken as delivered rather than crossing the link again.
-            existing = await ctx.destination.object_size(action.storage_key)
-            if existing is not None and existing == action.size:
-                return await self._finish(action, item, spool, sha256=None, size=action.size,
-                                          bytes_down=0, bytes_up=0, note="already in storage")  # fmt: skip
-
-        if not checkpoint.download_complete:
-            state.set_file_state(action.drive_id, action.item_id, FileState.DOWNLOADING)
-
-            def on_download(progress: DownloadProgress) -> None:
-                nonlocal down_done
-                down_done = progress.offset
-                state.save_download_progress(action.drive_id, action.item_id, progress.offset)
-                ctx.emit(FileProgress(ctx.job_id, action.item_id, action.display_path, "download", progress.offset,
-                                      action.size))  # fmt: skip
-                ctx.progress(action.item_id, progress.offset, 0)
-
-            result = await ctx.source.download(
-                item, spool, offset=checkpoint.download_offset, on_progress=on_download,
-                drive_kind=drive.kind if drive else None,
-            )  # fmt: skip
-            downloaded = result.size - result.resumed_from
-            state.save_download_progress(action.drive_id, action.item_id, result.size, complete=True)
-            sha256, size, note = result.sha256, result.size, result.note or ""
-        else:
-            sha256, _qxh, size = await asyncio.to_thread(hash_spool, spool)
-            note = ""
-
-        already_up = checkpoint.upload_key == action.storage_key and checkpoint.tus_offset >= size > 0
+        already_up = checkpoint.upload_key == action.storage_key and checkpoint.tus_offset >= action.size > 0
         uploaded = 0
-        if not already_up:
-            state.set_file_state(action.drive_id, action.item_id, FileState.UPLOADING)
-            if action.previous_key and action.previous_key != action.storage_key:
-                # Renamed and changed: move the old object first so no stale copy is left at the
-                # old key (a yacht key may move but not delete), then upsert the new content.
-                with contextlib.suppress(CelesteError):
-                    await ctx.destination.move(action.previous_key, action.storage_key)
+        if not checkpoint.download_complete and not already_up:
+            # Download and upload side by side (the upload trails the durable spool offset).
+            result, uploaded = await self._stream(action, item, spool, checkpoint.download_offset)
+            downloaded = result.size - result.resumed_from
+            sha256, size, note = result.sha256, result.size, result.note or ""
+            state.save_tus_progress(action.drive_id, action.item_id, tus_url=checkpoint.tus_url or "",
+                                    offset=size, upload_key=action.storage_key)  # fmt: skip
+        else:
+            if not checkpoint.download_complete:
+                result = await self._download(action, item, spool, checkpoint.download_offset)
+                downloaded = result.size - result.resumed_from
+                sha256, size, note = result.sha256, result.size, result.note or ""
+            else:
+                sha256, _qxh, size = await asyncio.to_thread(hash_spool, spool)
+                note = ""
+            already_up = checkpoint.upload_key == action.storage_key and checkpoint.tus_offset >= size > 0
+            if not already_up:
+                state.set_file_state(action.drive_id, action.item_id, FileState.UPLOADING)
+                uploaded = await self._send(action, spool, size)
+                state.save_tus_progress(action.drive_id, action.item_id, tus_url=checkpoint.tus_url or "",
+                                        offset=size, upload_key=action.storage_key)  # fmt: skip
+        state.set_file_state(action.drive_id, action.item_id, FileState.REGISTERING)
+        return await self._finish(action, item, spool, sha256=sha256, size=size, bytes_down=downloaded,
+                                  bytes_up=uploaded, note=note)  # fmt: skip
 
-            def on_upload(done: int) -> None:
-                ctx.emit(FileProgress(ctx.job_id, action.item_id, action.display_path, "upload", done, size))
+    async def _download(
+        self, action: PlannedAction, item: RemoteItem, spool: Path, offset: int, arrival: _Arrival | None = None
+    ) -> DownloadResult:
+        """Download into the spool with a durable checkpoint as it goes; tells ``arrival`` too."""
+        ctx = self.ctx
+        state = ctx.state
+        drive = ctx.drives.get(action.drive_id)
+        state.set_file_state(action.drive_id, action.item_id, FileState.DOWNLOADING)
+
+        def on_download(progress: DownloadProgress) -> None:
+            state.save_download_progress(action.drive_id, action.item_id, progress.offset)
+            ctx.emit(FileProgress(ctx.job_id, action.item_id, action.display_path, "download", progress.offset,
+                                  action.size))  # fmt: skip
+            ctx.progress(action.item_id, progress.offset, arrival.uploaded if arrival else 0)
+            if arrival is not None:
+                arrival.advance(progress.offset)
+
+        try:
+            result = await ctx.source.download(
+                item, spool, offset=offset, on_progress=on_download, drive_kind=drive.kind if drive else None,
+            )  # fmt: skip
+        except BaseException:
+            if arrival is not None:
+                arrival.fail()
+            raise
+        state.save_download_progress(action.drive_id, action.item_id, result.size, complete=True)
+        if arrival is not None:
+            arrival.finish(result.size)
+        return result
+
+    async def _stream(
+        self, action: PlannedAction, item: RemoteItem, spool: Path, offset: int
+    ) -> tuple[DownloadResult, int]:
+        """Download and upload at once: each upload chunk waits until its bytes are durable in
+        the spool, and the last one until the download is verified, so an unverified file never
+        completes in storage. If the download had to start over (a hash mismatch, a server
+        that ignored Range) or its size is not the listed one, what was uploaded so far is not
+        trusted: the upload starts afresh once the download is done.
+        """
+        arrival = _Arrival(action.size)
+        downloading = asyncio.create_task(self._download(action, item, spool, offset, arrival))
+        uploading = asyncio.create_task(self._send(action, spool, action.size, arrival=arrival))
+        try:
+            done, _ = await asyncio.wait({downloading, uploading}, return_when=asyncio.FIRST_EXCEPTION)
+            refused = uploading.exception() if uploading in done and not uploading.cancelled() else None
+            if refused is not None and not isinstance(refused, _NotStreamable):
+                raise refused  # the download is cancelled below
+            result = await downloading  # raises the download's error (the upload is cancelled below)
+            try:
+                uploaded = await uploading
+            except _NotStreamable:
+                log.info("%s: the download started over; uploading it afresh", action.display_path)
+                # Forget the upload URL: the next upload is a new one (what the server holds of
+                # the old one expires by itself).
+                self.ctx.state.save_tus_progress(action.drive_id, action.item_id, tus_url="", offset=0)
+                uploaded = await self._send(action, spool, result.size)
+            return result, uploaded
+        finally:
+            for task in (downloading, uploading):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(downloading, uploading, return_exceptions=True)
+
+    async def _upload_small(self, action: PlannedAction, item: RemoteItem) -> ActionResult:
+        """A small file: download, upload and register with no checkpoint (see the module docstring)."""
+        ctx = self.ctx
+        drive = ctx.drives.get(action.drive_id)
+        spool = self._spool_path(action)
+        spool.parent.mkdir(parents=True, exist_ok=True)
+
+        def on_download(progress: DownloadProgress) -> None:
+            ctx.emit(FileProgress(ctx.job_id, action.item_id, action.display_path, "download", progress.offset,
+                                  action.size))  # fmt: skip
+            ctx.progress(action.item_id, progress.offset, 0)
+
+        try:
+            result = await ctx.source.download(
+                item, spool, offset=0, on_progress=on_download, drive_kind=drive.kind if drive else None,
+                durable=False,
+            )  # fmt: skip
+            uploaded = await self._send(action, spool, result.size)
+        except BaseException:
+            remove_spool(spool)  # no checkpoint names it: nothing would resume from it
+            raise
+        return await self._finish(action, item, spool, sha256=result.sha256, size=result.size,
+                                  bytes_down=result.size, bytes_up=uploaded, note=result.note or "")  # fmt: skip
+
+    def _spool_path(self, action: PlannedAction) -> Path:
+        return (
+            self.ctx.spool_dir
+            / hashlib.sha1(action.drive_id.encode(), usedforsecurity=False).hexdigest()[:12]
+            / (f"{hashlib.sha1(action.item_id.encode(), usedforsecurity=False).hexdigest()}.part")
+        )
+
+    async def _send(self, action: PlannedAction, spool: Path, size: int, *, arrival: _Arrival | None = None) -> int:
+        """Upload the spool to the action's key; returns the body bytes sent.
+
+        With ``arrival`` the spool is still being downloaded: each chunk waits for its bytes.
+        """
+        ctx = self.ctx
+        if action.previous_key and action.previous_key != action.storage_key:
+            # Renamed and changed: move the old object first so no stale copy is left at the
+            # old key (a yacht key may move but not delete), then upsert the new content.
+            with contextlib.suppress(CelesteError):
+                await ctx.destination.move(action.previous_key, action.storage_key)
+
+        def on_upload(done: int) -> None:
+            ctx.emit(FileProgress(ctx.job_id, action.item_id, action.display_path, "upload", done, size))
+            if arrival is None:
                 ctx.progress(action.item_id, size, done)
+            else:
+                arrival.uploaded = done
+                ctx.progress(action.item_id, arrival.durable, done)
 
+        if arrival is None:
             sent = await ctx.destination.upload(
                 spool, action.storage_key, upload_id=upload_id(action), content_type=content_type_for(action.name),
                 display_path=action.display_path, progress=on_upload,
             )  # fmt: skip
-            uploaded = sent.bytes_sent
-            state.save_tus_progress(action.drive_id, action.item_id, tus_url=checkpoint.tus_url or "",
-                                    offset=size, upload_key=action.storage_key)  # fmt: skip
-        return await self._finish(action, item, spool, sha256=sha256, size=size, bytes_down=downloaded,
-                                  bytes_up=uploaded, note=note)  # fmt: skip
+        else:
+            sent = await ctx.destination.upload(
+                spool, action.storage_key, upload_id=upload_id(action), content_type=content_type_for(action.name),
+                display_path=action.display_path, progress=on_upload, size=size, ready=arrival.wait_for,
+            )  # fmt: skip
+        return sent.bytes_sent
 
     async def _finish(
         self, action: PlannedAction, item: RemoteItem, spool: Path, *, sha256: str | None, size: int,
@@ -386,27 +543,30 @@ class ActionRunner:
     ) -> ActionResult:  # fmt: skip
         ctx = self.ctx
         state = ctx.state
-        state.set_file_state(action.drive_id, action.item_id, FileState.REGISTERING)
         registration = await ctx.destination.register(self._record(action, size=size, sha256=sha256, item=item))
-        self._manifest(
-            action, ManifestOutcome.DELIVERED, size=size, sha256=sha256, quickxor=action.quickxor,
-            storage_key=action.storage_key, registration_id=registration, reason=note or action.reason,
-        )  # fmt: skip
-        self._shore(action, "completed", sha256=sha256, storage_path=action.storage_key, synced_at=ctx.clock.now())
-        state.mark_delivered(
-            DeliveredFile(
-                drive_id=action.drive_id, item_id=action.item_id, storage_key=action.storage_key,
-                ctag=action.ctag, quickxor=action.quickxor, size=size, sha256=sha256 or "",
-                folder_path=action.folder_path, name=action.name, registered=True, delivered_at=ctx.clock.now(),
-            )
-        )  # fmt: skip
-        state.set_file_state(action.drive_id, action.item_id, FileState.DONE)
+        # One transaction: the manifest row, the shore-side status and the delivery commit
+        # together (mark_delivered also drops the checkpoint and clears failure problems).
+        with state.batch():
+            self._manifest(
+                action, ManifestOutcome.DELIVERED, size=size, sha256=sha256, quickxor=action.quickxor,
+                storage_key=action.storage_key, registration_id=registration, reason=note or action.reason,
+            )  # fmt: skip
+            self._shore(action, "completed", sha256=sha256, storage_path=action.storage_key,
+                        synced_at=ctx.clock.now())  # fmt: skip
+            state.mark_delivered(
+                DeliveredFile(
+                    drive_id=action.drive_id, item_id=action.item_id, storage_key=action.storage_key,
+                    ctag=action.ctag, quickxor=action.quickxor, size=size, sha256=sha256 or "",
+                    folder_path=action.folder_path, name=action.name, registered=True,
+                    delivered_at=ctx.clock.now(),
+                )
+            )  # fmt: skip
+            state.clear_problem(action.drive_id, action.item_id)  # an old note too
+            if note:
+                state.set_problem(FileProblem(
+                    drive_id=action.drive_id, item_id=action.item_id, path=action.display_path,
+                    kind=FileProblemKind.NOTE, code="note", message=note, web_url=item.web_url,
+                    updated_at=ctx.clock.now(),
+                ))  # fmt: skip
         remove_spool(spool)
-        state.clear_problem(action.drive_id, action.item_id)
-        if note:
-            state.set_problem(FileProblem(
-                drive_id=action.drive_id, item_id=action.item_id, path=action.display_path,
-                kind=FileProblemKind.NOTE, code="note", message=note, web_url=item.web_url,
-                updated_at=ctx.clock.now(),
-            ))  # fmt: skip
         return ActionResult(Outcome.DELIVERED, bytes_downloaded=bytes_down, bytes_uploaded=bytes_up, note=note)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 
 MB = 1_000_000
 WARN_AT = 0.8
@@ -49,6 +49,7 @@ class BudgetStatus:
     daily_used: int
     period: BudgetPeriod
     override: bool = False  # the officer chose "Sync anyway" for this period
+    today: date | None = None  # the local day the status was taken (None: the period's start)
 
     @property
     def remaining(self) -> int | None:
@@ -87,6 +88,21 @@ class BudgetStatus:
             return f"Data budget at 80 % or more: {text}."
         return f"Data budget: {text}."
 
+    @property
+    def resumes_on(self) -> date:
+        """The local day a used-up budget has room again: the plan's reset, or tomorrow when
+        only the daily budget is used up."""
+        if self.monthly_limit and self.monthly_used >= self.monthly_limit:
+            return self.period.reset
+        if self.daily_limit and self.daily_used >= self.daily_limit:
+            return (self.today or self.period.start) + timedelta(days=1)
+        return self.period.reset
+
+    def seconds_until_resume(self, now: datetime) -> float:
+        """Seconds from ``now`` (timezone-aware) to local midnight starting ``resumes_on``."""
+        midnight = datetime.combine(self.resumes_on, time(0)).astimezone()  # local time, DST included
+        return max(0.0, (midnight - now).total_seconds())
+
     def share_of_remaining(self, planned_bytes: int) -> float | None:
         """What share of the remaining budget a planned transfer would use (dry-run preview)."""
         remaining = self.remaining
@@ -115,7 +131,45 @@ def budget_status(
         ratios = [used / limit for used, limit in ((monthly_used, monthly_limit), (daily_used, daily_limit)) if limit]
         worst = max(ratios)
         level = BudgetLevel.EXHAUSTED if worst >= 1.0 else BudgetLevel.WARNING if worst >= WARN_AT else BudgetLevel.OK
-    return BudgetStatus(level, monthly_limit, monthly_used, daily_limit, daily_used, period, override)
+    return BudgetStatus(level, monthly_limit, monthly_used, daily_limit, daily_used, period, override, today)
+
+
+def wire_bytes_for(file_bytes: int) -> int:
+    """The budget a sync of ``file_bytes`` of files uses: each file crosses the link twice (down
+    from OneDrive, up to Supabase), and requests and headers add about 1 %."""
+    return file_bytes * 2 + file_bytes // 50
+
+
+def describe_share(status: BudgetStatus, file_bytes: int) -> str:
+    """One or two sentences for a dry-run preview: the share of the remaining budget a sync of
+    ``file_bytes`` would use, or a plain warning when it needs more than is left. Empty with no budget."""
+    remaining = status.remaining
+    if remaining is None or not file_bytes:
+        return ""
+    wire = wire_bytes_for(file_bytes)
+    daily_binds = bool(status.daily_limit) and (
+        not status.monthly_limit or status.daily_limit - status.daily_used < status.monthly_limit - status.monthly_used
+    )
+    which = "today's data budget" if daily_binds else f"this month's data budget (resets {_day(status.period.reset)})"
+    moved = f"About {_mb(wire)} would cross the link (every file is downloaded, then uploaded)"
+    if status.override and status.level is BudgetLevel.EXHAUSTED:
+        return f"{moved}; {which} is used up, and syncing continues because you chose Sync anyway."
+    if remaining == 0:
+        return (
+            f"{moved}, but {which} is used up: the sync would pause at once until the budget resets, "
+            "unless you raise the budget or choose Sync anyway."
+        )
+    share = wire / remaining
+    if share > 1:
+        return (
+            f"{moved}: more than the {_mb(remaining)} left in {which}. The sync pauses when the budget is "
+            "used up; raise the budget or choose Sync anyway to finish it sooner."
+        )
+    return f"{moved}: that is {share * 100:.0f} % of the {_mb(remaining)} left in {which}."
+
+
+def _day(day: date) -> str:
+    return f"{day.day} {day:%b}"
 
 
 def _mb(nbytes: int) -> str:

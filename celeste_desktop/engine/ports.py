@@ -7,7 +7,7 @@ fakes. Only what the engine calls is declared here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,6 +44,7 @@ class Source(Protocol):
         offset: int = ...,
         on_progress: ProgressCallback | None = ...,
         drive_kind: DriveKind | None = ...,
+        durable: bool = ...,
     ) -> DownloadResult: ...
 
 
@@ -60,6 +61,8 @@ class Destination(Protocol):
         display_path: str | None = ...,
         progress: Callable[[int], None] | None = ...,
         verify: bool = ...,
+        size: int | None = ...,
+        ready: Callable[[int], Awaitable[None]] | None = ...,
     ) -> UploadResult: ...
 
     async def object_size(self, key: str) -> int | None: ...

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -55,6 +56,7 @@ from celeste_desktop.engine.events import (
     Throughput,
     ThroughputMeter,
 )
+from celeste_desktop.engine.offline import LinkBackoff, wait_for_link
 from celeste_desktop.engine.planner import dependencies, plan_sync
 from celeste_desktop.engine.ports import Destination, ShoreReporter, Source
 from celeste_desktop.engine.schedule import Window, describe, schedule_state
@@ -70,6 +72,8 @@ MIB = 1024 * 1024
 # A renamed ancestor of a selected folder is not reported by folder delta: re-read the selected
 # folders' ancestors this often, instead of one request per folder on every run over the link.
 ANCHOR_CHECK_S = 6 * 3600
+QUEUE_WINDOW = 64  # actions of one lane started (running or waiting for the lane) at a time
+COUNTERS_EVERY_S = 1.0  # History's running counters of a job, refreshed at most this often
 # Permanent per-file problems: retrying cannot help until something changes.
 PERMANENT = (FileTooLarge, FileNotAccepted)
 
@@ -92,14 +96,21 @@ class EngineConfig:
     # gives up after ``offline_wait`` seconds (0: at once) and reports it in its exit code.
     wait_for_sign_in: bool = False
     offline_wait: float = 0.0
+    offline_backoff: LinkBackoff = field(default_factory=LinkBackoff)  # link re-checks: 5 s doubling to 5 min
     recheck_existing: bool = False
 
 
-@dataclass
-class _Entry:
-    action: PlannedAction
-    deps: list[int] = field(default_factory=list)
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+@dataclass(slots=True)
+class _Work:
+    """A job's planned actions, plan after plan, and which of them wait for which.
+
+    Few actions wait (``waits``: index -> the index of the action it waits for), so only the
+    actions waited for get an event (``done``); one ``asyncio.Event`` per action cost ~750
+    bytes, 75 MB for 100,000 planned files."""
+
+    actions: list[PlannedAction]
+    waits: dict[int, int]
+    done: dict[int, asyncio.Event]
 
 
 class JobCancelled(Exception):
@@ -136,6 +147,7 @@ class SyncEngine:
         self.gate = Gate(emit)
         self._in_flight: set[asyncio.Task[object]] = set()
         self._cancelled = False
+        self._link_check = asyncio.Event()  # set: re-check the link now, not at the next backoff step
         self._running = False
         self.gate.on_interrupt(lambda reason: self._interrupt())
         self._meter = ThroughputMeter()
@@ -144,7 +156,9 @@ class SyncEngine:
         self._bytes_completed = 0
         self._files_total = 0
         self._files_completed = 0
+        self._counters_saved_at = float("-inf")
         self._changed_during_transfer = 0
+        self._budget_reset: asyncio.Task[None] | None = None
 
     # -- control -----------------------------------------------------------------------------
 
@@ -163,6 +177,7 @@ class SyncEngine:
 
     def cancel(self) -> None:
         self._cancelled = True
+        self._link_check.set()  # a wait for the link ends now
         self._interrupt()
         self.gate.lift(PauseReason.USER)
 
@@ -174,9 +189,29 @@ class SyncEngine:
         """Close the gate when the data budget is used up (the byte meter calls this per chunk)."""
         status = self._budget() if self._budget else None
         if status is not None and status.blocks:
-            self.gate.close(PauseReason.BUDGET, status.message())
+            self.gate.close(PauseReason.BUDGET, status.message(), status.seconds_until_resume(self.clock.now()))
+            self._await_budget_reset()
         elif PauseReason.BUDGET in self.gate.reasons:
             self.gate.lift(PauseReason.BUDGET)
+            timer, self._budget_reset = self._budget_reset, None
+            if timer is not None and not timer.done() and timer is not _current_task():
+                timer.cancel()  # raised or overridden: no clock wait left to hold a test's fake time
+
+    def _await_budget_reset(self) -> None:
+        """Syncing resumes by itself when the plan (or the day) resets: one timer while the budget
+        holds the gate, on the injected clock. It outlives a job, as the pause does."""
+        if self._budget_reset is not None and not self._budget_reset.done():
+            return
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing can wait anyway
+            self._budget_reset = asyncio.get_running_loop().create_task(self._budget_reset_timer())
+
+    async def _budget_reset_timer(self) -> None:
+        while PauseReason.BUDGET in self.gate.reasons:
+            status = self._budget() if self._budget else None
+            wait = status.seconds_until_resume(self.clock.now()) if status is not None else 0.0
+            # In slices of an hour at most, so a PC that slept or a changed clock is caught up.
+            await self.clock.sleep(min(wait, 3600.0) + 1.0)
+            self.check_budget()
 
     # -- the job -----------------------------------------------------------------------------
 
@@ -194,18 +229,19 @@ class SyncEngine:
         try:
             for _pass in range(3):  # follow-up passes only for files that changed mid-transfer
                 self._changed_during_transfer = 0
-                plans = await self._enumerate_and_plan(job.job_id)
-                entries = self._entries(plans)
-                planned_bytes = sum(e.action.size for e in entries if e.action.kind is ActionKind.UPLOAD)
-                skipped = sum(1 for e in entries if e.action.kind is ActionKind.SKIP)
-                self._emit(JobPlanned(job.job_id, len(entries), planned_bytes, dry_run=dry_run, skipped=skipped))
-                self._files_total = len(entries)
+                plans = await self._plan_when_online(job.job_id)
+                todo = self._work(plans)
+                del plans
+                planned_bytes = sum(a.size for a in todo.actions if a.kind is ActionKind.UPLOAD)
+                skipped = sum(1 for a in todo.actions if a.kind is ActionKind.SKIP)
+                self._emit(JobPlanned(job.job_id, len(todo.actions), planned_bytes, dry_run=dry_run, skipped=skipped))
+                self._files_total = len(todo.actions)
                 self._bytes_total = planned_bytes
                 self._bytes_completed = self._files_completed = 0
                 if dry_run:
-                    self._dry_run_manifest(job.job_id, entries)
+                    self._dry_run_manifest(job.job_id, todo.actions)
                     break
-                await self._execute(job.job_id, entries)
+                await self._execute(job.job_id, todo)
                 if not self._changed_during_transfer:
                     break
         except JobCancelled:
@@ -258,7 +294,7 @@ class SyncEngine:
                 continue
             await self._wait_open()
             await self._enumerate(drive, [entry.item_id for entry in included])
-            items = await asyncio.to_thread(self.state.load_items, drive_id)
+            items = await asyncio.to_thread(self.state.load_plan_items, drive_id)
             plan = await asyncio.to_thread(
                 plan_sync,
                 yacht_id=self.config.yacht_id,
@@ -289,7 +325,7 @@ class SyncEngine:
         def index() -> dict[str, RemoteItem]:
             nonlocal items_cache
             if items_cache is None:
-                items_cache = self.state.load_items(drive_id)
+                items_cache = self.state.load_plan_items(drive_id)  # parents and folders are all it reads
             return items_cache
 
         def known_under(scopes: Sequence[str]) -> Callable[[], set[str]]:
@@ -351,17 +387,17 @@ class SyncEngine:
             kept.append(action)
         return Plan(tuple(kept))
 
-    def _entries(self, plans: Sequence[Plan]) -> list[_Entry]:
-        entries: list[_Entry] = []
+    def _work(self, plans: Sequence[Plan]) -> _Work:
+        actions: list[PlannedAction] = []
+        waits: dict[int, int] = {}
         for plan in plans:
-            offset = len(entries)
-            local = [_Entry(action) for action in plan.actions]
+            offset = len(actions)
+            actions.extend(plan.actions)
             for index, dep in dependencies(plan).items():
-                local[index].deps.append(offset + dep)
-            entries.extend(local)
-        return entries
+                waits[offset + index] = offset + dep
+        return _Work(actions, waits, {dep: asyncio.Event() for dep in waits.values()})
 
-    def _dry_run_manifest(self, job_id: str, entries: Sequence[_Entry]) -> None:
+    def _dry_run_manifest(self, job_id: str, actions: Sequence[PlannedAction]) -> None:
         from celeste_desktop.store.records import ManifestRow
 
         now = self.clock.now()
@@ -372,22 +408,27 @@ class SyncEngine:
             ActionKind.DELETE: ManifestOutcome.DELETED,
             ActionKind.SKIP: ManifestOutcome.SKIPPED,
         }
-        rows = [
-            ManifestRow(drive_id=e.action.drive_id, item_id=e.action.item_id, path=e.action.display_path,
-                        outcome=outcome[e.action.kind], at=now, size=e.action.size,
-                        storage_key=e.action.storage_key, reason=f"would {e.action.kind.value}: {e.action.reason}")
-            for e in entries
-        ]  # fmt: skip
+        # A generator: the store writes it a chunk at a time, so 100,000 rows never exist at once.
+        rows = (
+            ManifestRow(drive_id=a.drive_id, item_id=a.item_id, path=a.display_path, outcome=outcome[a.kind], at=now,
+                        size=a.size, storage_key=a.storage_key, reason=f"would {a.kind.value}: {a.reason}")
+            for a in actions
+        )  # fmt: skip
         self.state.add_manifest_rows(job_id, rows)
 
     # -- execution ------------------------------------------------------------------------------
 
-    async def _execute(self, job_id: str, entries: list[_Entry]) -> None:
+    async def _execute(self, job_id: str, todo: _Work) -> None:
         drives = {drive.drive_id: drive for drive in self.state.drives()}
+        # The items the actions look up, not the whole index: only drives with something to do
+        # beyond skipping, and of those only the planned files.
+        busy = {a.drive_id for a in todo.actions if a.kind is not ActionKind.SKIP}
+        wanted = {drive_id: [a.item_id for a in todo.actions if a.drive_id == drive_id] for drive_id in busy}
         items = {
-            drive_id: await asyncio.to_thread(self.state.load_items, drive_id)
-            for drive_id in {e.action.drive_id for e in entries if e.action.kind is not ActionKind.SKIP}
+            drive_id: await asyncio.to_thread(functools.partial(self.state.load_items, drive_id, only=ids))
+            for drive_id, ids in wanted.items()
         }
+        del wanted
         context = ActionContext(
             job_id=job_id, yacht_id=self.config.yacht_id, state=self.state, source=self.source,
             destination=self.destination, clock=self.clock, emit=self._emit, spool_dir=self.config.spool_dir,
@@ -398,31 +439,71 @@ class SyncEngine:
         runner = ActionRunner(context)
         small = asyncio.Semaphore(self.config.concurrency_small)
         large = asyncio.Semaphore(self.config.concurrency_large)
-        urgent = [i for i, e in enumerate(entries) if e.action.urgent]
-        rest = [i for i, e in enumerate(entries) if not e.action.urgent]
+        first = {i for i, a in enumerate(todo.actions) if a.urgent}
+        # What an urgent action waits for (a non-urgent DELETE freeing its key) runs with the urgent
+        # ones: left to the second phase, it would never start while the urgent action waits.
+        for index in list(first):
+            dep = todo.waits.get(index)
+            while dep is not None and dep not in first:
+                first.add(dep)
+                dep = todo.waits.get(dep)
+        urgent = sorted(first)
+        rest = [i for i in range(len(todo.actions)) if i not in first]
         for phase in (urgent, rest):
             if not phase:
                 continue
-            tasks = [asyncio.create_task(self._run_entry(job_id, runner, entries, i, small, large)) for i in phase]
+            # One window per lane, in plan order: a task per queued action would cost ~1.5 KB
+            # each (150 MB for a first sync of 100,000 files). No deadlock: an action only ever
+            # waits for an earlier one, which is already running or done.
+            big = [i for i in phase if self._lane_of(todo.actions[i]) == "large"]
+            feeders = [
+                asyncio.create_task(self._feed(job_id, runner, todo, indices, small, large))
+                for indices in (big, [i for i in phase if self._lane_of(todo.actions[i]) == "small"])
+                if indices
+            ]
             try:
-                await asyncio.gather(*tasks)
+                await asyncio.gather(*feeders)
             finally:
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                for feeder in feeders:
+                    feeder.cancel()
+                await asyncio.gather(*feeders, return_exceptions=True)
             if self._cancelled:
                 raise JobCancelled
 
-    async def _run_entry(
-        self, job_id: str, runner: ActionRunner, entries: list[_Entry], index: int,
+    def _lane_of(self, action: PlannedAction) -> str:
+        large = action.kind is ActionKind.UPLOAD and action.size >= self.config.large_file_bytes
+        return "large" if large else "small"
+
+    async def _feed(
+        self, job_id: str, runner: ActionRunner, todo: _Work, indices: list[int],
         small: asyncio.Semaphore, large: asyncio.Semaphore,
     ) -> None:  # fmt: skip
-        entry = entries[index]
-        action = entry.action
+        """Run ``indices`` in order with at most `QUEUE_WINDOW` of them started at a time."""
+        pending: set[asyncio.Task[None]] = set()
         try:
-            for dep in entry.deps:
-                await entries[dep].done.wait()
-            lane = large if action.kind is ActionKind.UPLOAD and action.size >= self.config.large_file_bytes else small
+            for index in indices:
+                while len(pending) >= QUEUE_WINDOW:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                    for task in done:
+                        task.result()  # a fatal error (sign-in, settings) ends the job
+                pending.add(asyncio.create_task(self._run_entry(job_id, runner, todo, index, small, large)))
+            if pending:
+                await asyncio.gather(*pending)
+        finally:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _run_entry(
+        self, job_id: str, runner: ActionRunner, todo: _Work, index: int,
+        small: asyncio.Semaphore, large: asyncio.Semaphore,
+    ) -> None:  # fmt: skip
+        action = todo.actions[index]
+        try:
+            dep = todo.waits.get(index)
+            if dep is not None:
+                await todo.done[dep].wait()
+            lane = large if self._lane_of(action) == "large" else small
             while not self._cancelled:
                 await self._wait_open()
                 if self._cancelled:
@@ -474,25 +555,42 @@ class SyncEngine:
                 self._completed(job_id, action, result.outcome, result.bytes_uploaded, result.note)
                 return
         finally:
-            entry.done.set()
+            done = todo.done.get(index)
+            if done is not None:
+                done.set()
 
     async def _offline(self, exc: ServiceUnavailable) -> bool:
         """The link (or a service) is down after every retry: wait for it, re-checking with backoff."""
         if self.config.offline_wait <= 0 and not self.config.wait_for_sign_in:
             return False
+
+        async def probe() -> bool:
+            return self._cancelled or self._probe is None or await self._probe()
+
+        self._link_check.clear()
         self.gate.close(PauseReason.OFFLINE, f"{exc.message} Waiting for the connection; the sync continues by itself.")
-        waited = 0.0
-        delay = 5.0
         try:
-            while self.config.offline_wait <= 0 or waited < self.config.offline_wait:
-                await self.clock.sleep(delay)
-                waited += delay
-                if self._probe is None or await self._probe():
-                    return True
-                delay = min(delay * 2, 300.0)
-            return False
+            back = await wait_for_link(probe, self.clock, backoff=self.config.offline_backoff,
+                                       give_up_after=self.config.offline_wait, wake=self._link_check)  # fmt: skip
         finally:
             self.gate.lift(PauseReason.OFFLINE)
+        if self._cancelled:
+            raise JobCancelled
+        return back
+
+    def check_link_now(self) -> None:
+        """Cut the current wait for the link short and check it at once."""
+        self._link_check.set()
+
+    async def _plan_when_online(self, job_id: str) -> list[Plan]:
+        """Enumerate and plan; with no link (at the start or mid-enumeration) wait for it and go
+        on. Delta pages are saved as they come, so the retry continues where the link dropped."""
+        while True:
+            try:
+                return await self._enumerate_and_plan(job_id)
+            except ServiceUnavailable as exc:
+                if not await self._offline(exc):
+                    raise
 
     async def _wait_open(self) -> None:
         await self.gate.wait_open()
@@ -536,7 +634,7 @@ class SyncEngine:
             self._bytes_completed += action.size
         if outcome is not Outcome.SKIPPED:
             self._emit(FileDone(job_id, action.item_id, action.display_path, action.kind, bytes_up, note))
-        self.state.update_job_counters(job_id, self._counters(job_id))
+        self._save_counters(job_id)
 
     def _failed(self, job_id: str, action: PlannedAction, exc: CelesteError, *, permanent: bool) -> None:
         self._file_progress.pop(action.item_id, None)
@@ -559,12 +657,32 @@ class SyncEngine:
         self._emit(
             FileFailed(job_id, action.item_id, action.display_path, message, will_retry=not dead, dead_letter=dead)
         )
+        self._save_counters(job_id)
+
+    def _save_counters(self, job_id: str) -> None:
+        """The job's counters for History, at most every `COUNTERS_EVERY_S` while it runs.
+
+        The SQL aggregate reads the job's whole manifest, so one per file grows with the square
+        of the job (10,000 files: 50 million row visits). The manifest rows stay the truth; the
+        job's end (and a resumed job's) writes the exact counters.
+        """
+        now = self.clock.monotonic()
+        if now - self._counters_saved_at < COUNTERS_EVERY_S:
+            return
+        self._counters_saved_at = now
         self.state.update_job_counters(job_id, self._counters(job_id))
 
     def _counters(self, job_id: str) -> JobCounters:
         # One SQL aggregate: re-reading the manifest after every file would grow with the
         # square of the job's size.
         return self.state.manifest_counters(job_id)
+
+
+def _current_task() -> asyncio.Task[object] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # called outside the loop
+        return None
 
 
 def summarize(counters: JobCounters, status: JobStatus, dry_run: bool) -> str:

@@ -21,12 +21,15 @@ How one download goes:
    after upload); anything else raises `IntegrityError`. Without a listed hash, the size is
    checked and the result says so in ``note``.
 
-Hashing is CPU work done chunk by chunk in the caller's event loop: the engine runs transfers
-on a loop of its own, so the GUI stays responsive.
+Writing and hashing run in a worker thread, one 1 MiB write in flight per spool, while the
+event loop reads the network; the re-hash of a resumed prefix runs in a thread too.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import hashlib
 import inspect
 import logging
@@ -65,6 +68,9 @@ NO_HASH_NOTE = "no hash from OneDrive; verified by size"
 _MIB = 1024 * 1024
 _CONTENT_RANGE = re.compile(r"^\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 _UNSATISFIED_RANGE = re.compile(r"^\s*bytes\s+\*/(\d+)\s*$", re.IGNORECASE)
+# Spool writes and hashing, off the event loop: each spool has one write in flight at a time;
+# SHA-256 and the file write release the GIL, so they overlap the network reads.
+_WRITER = concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="celeste-spool")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,73 +134,110 @@ def _same_content(listed: RemoteItem, current: RemoteItem) -> bool:
 
 
 class _Spool:
-    """The spool file with its running hashes; bytes land on disk in writes of ``write_bytes``."""
+    """The spool file with its running hashes; bytes land on disk in writes of ``write_bytes``.
 
-    def __init__(self, path: Path, write_bytes: int) -> None:
+    Each write (with its SHA-256 and QuickXorHash updates, and at every ``checkpoint_bytes``
+    an ``fsync``) runs in a worker thread while the event loop goes on reading the network: one
+    write in flight at a time, so memory stays at two buffers and the file is written in order.
+    ``offset`` counts the bytes received; ``synced`` the bytes known to be on disk (it trails by
+    at most one write); ``sync()`` waits until every received byte is.
+    """
+
+    def __init__(self, path: Path, write_bytes: int, checkpoint_bytes: int, *, durable: bool = True) -> None:
         self.path = path
+        self.durable = durable
         path.parent.mkdir(parents=True, exist_ok=True)
         self.file: IO[bytes] = path.open("r+b" if path.exists() else "w+b")
         self.write_bytes = write_bytes
+        self.checkpoint_bytes = checkpoint_bytes
         self.buffer = bytearray()
-        self.offset = 0  # bytes written to the file (and hashed)
+        self.offset = 0  # bytes received (written, being written, or buffered)
         self.synced = 0
         self.sha256 = hashlib.sha256()
         self.quickxor = QuickXorHash()
+        self._writing: concurrent.futures.Future[None] | None = None
+        self._writing_synced: int | None = None  # what ``synced`` becomes when that write is done
+        self._asked = 0  # the last offset a sync was asked for
 
-    def resume_at(self, offset: int) -> int:
+    async def resume_at(self, offset: int) -> int:
         """Keep the first ``offset`` bytes (re-hashed from disk) or, if they are not all there, none."""
+        return await asyncio.to_thread(self._resume_at, offset)
+
+    def _resume_at(self, offset: int) -> int:
         self.file.seek(0, os.SEEK_END)
         if offset <= 0 or self.file.tell() < offset:
-            self.reset()
+            self._reset()
             return 0
         self.file.seek(0)
         remaining = offset
         while remaining:
             block = self.file.read(min(self.write_bytes, remaining))
             if not block:  # the file shrank under us: start over
-                self.reset()
+                self._reset()
                 return 0
             self.sha256.update(block)
             self.quickxor.update(block)
             remaining -= len(block)
         self.file.truncate(offset)  # anything after the checkpoint may be half-written
         self.file.seek(offset)
-        self.offset = self.synced = offset
+        self.offset = self.synced = self._asked = offset
         return offset
 
-    def reset(self) -> None:
+    async def reset(self) -> None:
+        await self._drain()
+        self._reset()
+
+    def _reset(self) -> None:
         self.buffer.clear()
         self.file.seek(0)
         self.file.truncate(0)
-        self.offset = self.synced = 0
+        self.offset = self.synced = self._asked = 0
         self.sha256 = hashlib.sha256()
         self.quickxor = QuickXorHash()
 
-    def feed(self, chunk: bytes) -> None:
+    async def feed(self, chunk: bytes) -> None:
         self.buffer.extend(chunk)
+        self.offset += len(chunk)
         if len(self.buffer) >= self.write_bytes:
-            self.flush_buffer()
+            await self._write_out(sync=self.offset - self._asked >= self.checkpoint_bytes)
 
-    def flush_buffer(self) -> None:
-        if not self.buffer:
-            return
-        view = memoryview(self.buffer)
-        try:
-            self.file.write(view)
-            self.sha256.update(view)
-            self.quickxor.update(view)
-        finally:
-            view.release()
-        self.offset += len(self.buffer)
+    async def sync(self) -> None:
+        """Every received byte written and (if durable) on disk."""
+        if self.synced != self.offset:
+            await self._write_out(sync=True)
+        await self._drain()
+
+    async def _write_out(self, *, sync: bool) -> None:
+        await self._drain()
+        data = bytes(self.buffer)
         self.buffer.clear()
+        if sync:
+            self._asked = self.offset
+            self._writing_synced = self.offset
+        self._writing = _WRITER.submit(self._write, data, sync and self.durable)
 
-    def sync(self) -> None:
-        self.flush_buffer()
+    def _write(self, data: bytes, fsync: bool) -> None:  # in the writer thread
+        if data:
+            self.file.write(data)
+            self.sha256.update(data)
+            self.quickxor.update(data)
         self.file.flush()
-        os.fsync(self.file.fileno())
-        self.synced = self.offset
+        if fsync:
+            os.fsync(self.file.fileno())
+
+    async def _drain(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is None:
+            return
+        await asyncio.wrap_future(writing)
+        if self._writing_synced is not None:
+            self.synced, self._writing_synced = self._writing_synced, None
 
     def close(self) -> None:
+        writing, self._writing = self._writing, None
+        if writing is not None:  # cancelled mid-write: let the thread finish before closing
+            with contextlib.suppress(Exception):
+                writing.result()
         self.file.close()
 
 
@@ -225,7 +268,7 @@ class Downloader:
         http: httpx.AsyncClient | None = None,
         policy: RetryPolicy | None = None,
         clock: Clock | None = None,
-        checkpoint_bytes: int = 8 * _MIB,
+        checkpoint_bytes: int = 4 * _MIB,
         write_bytes: int = _MIB,
         max_stalls: int = 6,
     ) -> None:
@@ -247,8 +290,12 @@ class Downloader:
         offset: int = 0,
         on_progress: ProgressCallback | None = None,
         drive_kind: DriveKind | None = None,
+        durable: bool = True,
     ) -> DownloadResult:
         """Copy ``item`` into ``spool`` (resuming after ``offset`` flushed bytes) and verify it.
+
+        ``durable=False`` skips the ``fsync`` calls: for a file the caller keeps no checkpoint
+        of (a small file is fetched again whole after a crash), flushing to the OS is enough.
 
         ``drive_kind`` (looked up when needed if not given) decides whether SharePoint may
         have altered an Office file. Folders and OneNote notebooks have no content: passing
@@ -260,17 +307,24 @@ class Downloader:
             raise AccessDenied(
                 f"OneDrive flagged {item.name!r} as malware and blocks its download; it is not "
                 "copied. Ask the file's owner to check it.",
-                code="malwareDetected", service=DOWNLOAD_SERVICE, title="Blocked as malware", path=item.name)
-        first = await self._fetch(item, spool, offset, on_progress, look_up=offset > 0)
+                code="malwareDetected",
+                service=DOWNLOAD_SERVICE,
+                title="Blocked as malware",
+                path=item.name,
+            )
+        first = await self._fetch(item, spool, offset, on_progress, look_up=offset > 0, durable=durable)
         if self._verified(item, first):
             return self._result(item, first)
         log.warning("download of %s did not verify; fetching it once more from the start", item.name)
-        second = await self._fetch(item, spool, 0, on_progress, look_up=True)
+        second = await self._fetch(item, spool, 0, on_progress, look_up=True, durable=durable)
         if self._verified(item, second):
             return self._result(item, second)
         if item.name.lower().endswith(OFFICE_EXTENSIONS) and await self._kind(item, drive_kind) is DriveKind.SHAREPOINT:
             return DownloadResult(
-                sha256=second.sha256, quickxor=second.quickxor, size=second.size, altered_by_sharepoint=True,
+                sha256=second.sha256,
+                quickxor=second.quickxor,
+                size=second.size,
+                altered_by_sharepoint=True,
                 note=f"SharePoint altered this Office file after upload (library properties): the copy "
                 f"keeps the bytes SharePoint serves ({second.size:,} bytes; the listing said {item.size:,}).",
                 resumed_from=first.resumed_from,
@@ -292,8 +346,11 @@ class Downloader:
     @staticmethod
     def _result(item: RemoteItem, fetched: _Fetched) -> DownloadResult:
         return DownloadResult(
-            sha256=fetched.sha256, quickxor=fetched.quickxor, size=fetched.size,
-            note=None if item.quickxor else NO_HASH_NOTE, resumed_from=fetched.resumed_from,
+            sha256=fetched.sha256,
+            quickxor=fetched.quickxor,
+            size=fetched.size,
+            note=None if item.quickxor else NO_HASH_NOTE,
+            resumed_from=fetched.resumed_from,
         )
 
     async def _kind(self, item: RemoteItem, given: DriveKind | None) -> DriveKind | None:
@@ -320,7 +377,8 @@ class Downloader:
                 path=item.name,
             )
         source.url = url or await self._client.content_location(
-            item.drive_id, item.item_id, what=f"asking for a new download link for {item.name}")
+            item.drive_id, item.item_id, what=f"asking for a new download link for {item.name}"
+        )
         if source.url is None:
             raise MalformedResponse(f"OneDrive gave no download link for {item.name}.", service=DOWNLOAD_SERVICE)
 
@@ -343,23 +401,38 @@ class Downloader:
                 await self._look_up(source)
 
             response = await self._policy.send(
-                self._http, build, service=DOWNLOAD_SERVICE, stream=True, refresh=refresh,
-                classify=_download_classifier, what=f"downloading {source.item.name}", auth=_NO_AUTH)
+                self._http,
+                build,
+                service=DOWNLOAD_SERVICE,
+                stream=True,
+                refresh=refresh,
+                classify=_download_classifier,
+                what=f"downloading {source.item.name}",
+                auth=_NO_AUTH,
+            )
             location = response.headers.get("location")
             if 300 <= response.status_code < 400 and location:
                 await response.aclose()
                 source.url = str(response.url.join(location))
                 continue
             return response
-        raise MalformedResponse(f"The download of {source.item.name} was redirected too many times.",
-                                service=DOWNLOAD_SERVICE)
+        raise MalformedResponse(
+            f"The download of {source.item.name} was redirected too many times.", service=DOWNLOAD_SERVICE
+        )
 
     # -- one pass over the bytes ---------------------------------------------------------------
 
     async def _fetch(
-        self, item: RemoteItem, path: Path, offset: int, on_progress: ProgressCallback | None, *, look_up: bool
+        self,
+        item: RemoteItem,
+        path: Path,
+        offset: int,
+        on_progress: ProgressCallback | None,
+        *,
+        look_up: bool,
+        durable: bool = True,
     ) -> _Fetched:
-        spool = _Spool(path, self._write_bytes)
+        spool = _Spool(path, self._write_bytes, self._checkpoint_bytes, durable=durable)
         try:
             return await self._fetch_into(item, spool, offset, on_progress, look_up=look_up)
         finally:
@@ -377,14 +450,15 @@ class Downloader:
                 if inspect.isawaitable(outcome):
                     await outcome
 
-        resumed_from = spool.resume_at(offset)
+        resumed_from = await spool.resume_at(offset)
         if resumed_from != offset or resumed_from == 0:
             await report()  # the spool starts over (or the saved checkpoint no longer holds)
         if look_up or resumed_from > 0:
             await self._look_up(source)
         else:
             source.url = await self._client.content_location(
-                item.drive_id, item.item_id, what=f"downloading {item.name}")
+                item.drive_id, item.item_id, what=f"downloading {item.name}"
+            )
             if source.url is None:  # no redirect (a proxy followed it?): ask for the URL itself
                 await self._look_up(source)
         stalls = 0  # requests in a row that brought no new byte
@@ -393,7 +467,9 @@ class Downloader:
                 raise ServiceUnavailable(
                     f"The download of {item.name} kept breaking off without progress. It resumes "
                     f"from {spool.offset:,} bytes next time.",
-                    service=DOWNLOAD_SERVICE, path=item.name)
+                    service=DOWNLOAD_SERVICE,
+                    path=item.name,
+                )
             if stalls:
                 await self._clock.sleep(min(30.0, 2.0 ** (stalls - 1)))
             started_at = spool.offset
@@ -406,14 +482,14 @@ class Downloader:
                     if match and int(match[1]) == spool.offset:
                         total = spool.offset
                         break  # everything was already here
-                    spool.reset()
+                    await spool.reset()
                     await report()
                     stalls += 1
                     continue
                 if status == 206:
                     match = _CONTENT_RANGE.match(response.headers.get("content-range", ""))
                     if match is None or int(match[1]) != spool.offset:
-                        spool.reset()  # not the range asked for: start clean
+                        await spool.reset()  # not the range asked for: start clean
                         await report()
                         stalls += 1
                         continue
@@ -422,7 +498,7 @@ class Downloader:
                     if spool.offset > 0:  # Range ignored, or If-Range found another version
                         if source.etag and served_etag and served_etag != source.etag:
                             await self._look_up(source)  # SourceChanged if the content moved on
-                        spool.reset()
+                        await spool.reset()
                         started_at = 0
                         source.etag = served_etag  # the version now being received
                         await report()
@@ -430,31 +506,38 @@ class Downloader:
                     total = int(length) if length and length.isdigit() else None
                 else:
                     raise MalformedResponse(
-                        f"The download host answered {status} for {item.name}.", status=status,
-                        service=DOWNLOAD_SERVICE)
+                        f"The download host answered {status} for {item.name}.", status=status, service=DOWNLOAD_SERVICE
+                    )
                 source.etag = source.etag or served_etag
                 try:
+                    reported = spool.synced
                     async for chunk in response.aiter_bytes():
-                        spool.feed(chunk)
-                        if spool.offset - spool.synced >= self._checkpoint_bytes:
-                            spool.sync()
+                        await spool.feed(chunk)
+                        if spool.synced != reported:  # a checkpoint reached the disk
+                            reported = spool.synced
                             await report()
                 except httpx.TransportError as exc:
-                    spool.sync()  # keep what arrived: the next request asks for the rest
+                    await spool.sync()  # keep what arrived: the next request asks for the rest
                     await report()
                     stalls = 0 if spool.offset > started_at else stalls + 1
-                    log.info("download of %s broke off at %d bytes (%s); resuming", item.name, spool.offset,
-                             describe_transport_error(exc))
+                    log.info(
+                        "download of %s broke off at %d bytes (%s); resuming",
+                        item.name,
+                        spool.offset,
+                        describe_transport_error(exc),
+                    )
                     continue
             finally:
                 await response.aclose()
-            spool.sync()
+            await spool.sync()
             if total is not None and spool.offset < total:
                 stalls = 0 if spool.offset > started_at else stalls + 1
                 continue  # the body ended early without an error: ask for the rest
             break
         await report()
         return _Fetched(
-            sha256=spool.sha256.hexdigest(), quickxor=spool.quickxor.base64(), size=spool.offset,
+            sha256=spool.sha256.hexdigest(),
+            quickxor=spool.quickxor.base64(),
+            size=spool.offset,
             resumed_from=resumed_from,
         )

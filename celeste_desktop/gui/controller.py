@@ -30,20 +30,23 @@ from PySide6.QtWidgets import QDialog, QWidget
 from celeste_desktop.auth.flows import CancelToken
 from celeste_desktop.auth.session import Account, MsalSession
 from celeste_desktop.auth.vault import Vault
+from celeste_desktop.compose import Services
 from celeste_desktop.config.paths import AppPaths
 from celeste_desktop.config.settings import Settings, check_ready, load_settings
 from celeste_desktop.domain.errors import CelesteError, SignInCancelled
 from celeste_desktop.domain.models import FileProblem, FileProblemKind, Job, JobStatus, SelectionEntry
-from celeste_desktop.engine.events import JobFinished, Paused, PauseReason
+from celeste_desktop.engine.events import JobFinished, Paused, PauseReason, Resumed
+from celeste_desktop.engine.offline import LinkBackoff, wait_for_link
 from celeste_desktop.engine.runner import SyncEngine
 from celeste_desktop.gui.engine_host import EngineHost, HostEvent, HostFolderSource
 from celeste_desktop.gui.folder_model import BackgroundTasks
 from celeste_desktop.gui.main_window import HeaderState, MainWindow
+from celeste_desktop.gui.offline import FolderCache, RememberingFolderSource, needs_network
 from celeste_desktop.gui.views.history import ManifestDialog
 from celeste_desktop.gui.views.presenter import EventPresenter
 from celeste_desktop.gui.views.preview import LARGE_BYTES, LARGE_FILES, PreviewDialog, SyncPreview, preview_of
 from celeste_desktop.gui.views.signin import DeviceCodeDialog
-from celeste_desktop.net.clock import Clock
+from celeste_desktop.net.clock import Clock, SystemClock
 from celeste_desktop.store.records import FileState
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,14 @@ NotifyFn = Callable[[str, str], object]  # (title, message) for the tray's notif
 VaultFn = Callable[[Settings], Vault]
 ERROR_KEY = "error"
 NOTICE_PREFIX = "notice:"  # banner notices that only need reading: their button dismisses them
+# How long the window waits at start for the first link check before it shows the folders as
+# last seen (a dead satellite link may take the whole connect timeout to say so).
+FIRST_CHECK_WAIT_S = 1.0
+OFFLINE_MESSAGE = (
+    "No connection to Microsoft 365 or Supabase. The folders, history and problems are shown as "
+    "last seen; the link is checked again by itself, less and less often, and a pending sync "
+    "continues when it is back."
+)
 
 
 class Phase(enum.Enum):
@@ -138,7 +149,9 @@ class Controller(QObject):
         self._clock = clock
         self._on_secret = on_secret
         self.host = EngineHost(parent=self)
-        self.source = HostFolderSource(self.host)
+        self.source = RememberingFolderSource(
+            HostFolderSource(self.host), FolderCache(paths.cache_dir / "folders"), self.host.blocking
+        )
         self.window = MainWindow(self.source, HeaderState(None, None, "Starting…", demo=demo), loop=loop)
         self.settings = Settings()
         self.phase = Phase.SETUP
@@ -157,6 +170,13 @@ class Controller(QObject):
         self._saved_drives: set[str] = set()
         self._has_ticks = False
         self._last_status = ("", "")
+        self.link_backoff = LinkBackoff()  # re-checks of a dead link: 5 s doubling to 5 min
+        self.offline = False
+        self._pending_sync: bool | None = None  # a sync owed when the link is back (True: in the background)
+        self._link_tasks = BackgroundTasks(loop)  # apart from _tasks: settled() must not wait for the link
+        self._link_task: asyncio.Task[None] | None = None
+        self._link_known = asyncio.Event()
+        self._link_wake = asyncio.Event()
         self.periodic = QTimer(self)
         self.periodic.timeout.connect(self._periodic_sync)
         self._ticker = QTimer(self)  # transfers leave the list, notices expire
@@ -170,6 +190,7 @@ class Controller(QObject):
         window.connect_button.clicked.connect(lambda: self.spawn(self.sign_in()))
         window.settings_button.clicked.connect(lambda: self.spawn(self.open_settings()))
         window.settings_button.setVisible(self.hooks.open_settings is not None)
+        window.picker.reload_button.clicked.connect(self._reload_clicked)
         window.sync_button.clicked.connect(lambda: self.spawn(self.sync_now()))
         window.pause_button.clicked.connect(self.pause)
         window.resume_button.clicked.connect(self.resume)
@@ -233,6 +254,7 @@ class Controller(QObject):
         self.engine = await self.host.run(make_engine)
         if self.metered:
             self.set_metered(True)
+        await self._first_link_check(services)
         self.account = await self.host.blocking(services.session.current_account)
         self.phase = Phase.READY if self.account else Phase.SIGNED_OUT
         if self.account is not None:
@@ -241,6 +263,10 @@ class Controller(QObject):
             self._set_header("Not connected")
             self.window.tree_hint.setText("Press Connect to sign in to Microsoft 365 and choose the folders to copy.")
         await self.refresh_lists()
+        # Read-only: ``interrupted_jobs()`` would adopt the job, and the engine would not resume it.
+        jobs = await self.host.blocking(services.state.jobs, 10)
+        if self.account is not None and any(not job.dry_run and job.status is JobStatus.RUNNING for job in jobs):
+            self._owe_sync(background=True)  # a sync a stop interrupted goes on by itself
         self._schedule_periodic()
         keep_collector_short()
 
@@ -249,6 +275,9 @@ class Controller(QObject):
             await self.start()
             if self.host.services is None:
                 return False
+        if self.offline:
+            self._link_wake.set()
+            raise needs_network("Connecting to Microsoft 365", later="Press Connect again when the link is back.")
         services = self.host.require_services()
         if not await self.hooks.connect(self.window, services.session):
             self.window.show_status("Not connected: sign-in was cancelled.", 8000)
@@ -317,6 +346,13 @@ class Controller(QObject):
         engine = self.engine
         if self.sync.running or engine is None or self.account is None:
             return None
+        if self.offline:
+            self._owe_sync(background=background)
+            if not background:
+                self.window.show_status(
+                    needs_network("Syncing", later="The sync starts by itself when the link is back.").message, 10_000
+                )
+            return None
         self._set_running(True)
         try:
             async with self._persist_lock:  # ticks still being saved belong to this sync
@@ -341,7 +377,9 @@ class Controller(QObject):
 
     async def _is_first_sync(self) -> bool:
         jobs = await self.host.blocking(self.host.require_services().state.jobs, 100)
-        return not any(not job.dry_run and job.status in (JobStatus.COMPLETED, JobStatus.PARTIAL) for job in jobs)
+        # An interrupted job (still "running" in the state) was started past the preview already.
+        started = (JobStatus.COMPLETED, JobStatus.PARTIAL, JobStatus.RUNNING)
+        return not any(not job.dry_run and job.status in started for job in jobs)
 
     async def _dry_run(self, engine: SyncEngine) -> SyncPreview:
         services = self.host.require_services()
@@ -355,7 +393,8 @@ class Controller(QObject):
             moved = services.meter.sent + services.meter.received - before
             rows = await asyncio.to_thread(services.state.manifest, job.job_id)
             jobs = await asyncio.to_thread(services.state.jobs, 10)
-            return preview_of(rows, jobs, moved_bytes=moved, seconds=elapsed)
+            budget = await asyncio.to_thread(services.usage.status)
+            return preview_of(rows, jobs, moved_bytes=moved, seconds=elapsed, budget=budget)
 
         return await self.host.run(run)
 
@@ -442,6 +481,86 @@ class Controller(QObject):
         if not self.sync.running:
             self.spawn(self.sync_now(background=True))
 
+    # -- the link -----------------------------------------------------------------------------------
+
+    async def _first_link_check(self, services: Services) -> None:
+        """Start watching the link; the tree answers from memory until the first check has
+        answered, and the window waits for that answer only briefly."""
+        self._stop_link_watch()
+        self._link_known.clear()
+        self.source.cache_first = True
+        self._ensure_link_watch()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._link_known.wait(), FIRST_CHECK_WAIT_S)
+
+    async def _watch_link(self, services: Services) -> None:
+        """Check the link now; while it is down, again with backoff (never while a sync runs:
+        the engine checks it then). Then go online and start the sync that is owed."""
+
+        async def probe() -> bool:
+            await self._idle.wait()
+            try:
+                return await self.host.run(services.probe)
+            except Exception:
+                return False
+
+        clock = self._clock or SystemClock()
+        try:
+            if not await probe():
+                self._went_offline()
+                self._link_known.set()
+                await wait_for_link(probe, clock, backoff=self.link_backoff, wake=self._link_wake)
+            self._link_back()
+        finally:
+            self._link_known.set()
+
+    def _ensure_link_watch(self) -> None:
+        services = self.host.services
+        if services is not None and (self._link_task is None or self._link_task.done()):
+            self._link_task = self._link_tasks.spawn(self._watch_link(services))
+
+    def _stop_link_watch(self) -> None:
+        if self._link_task is not None:
+            self._link_task.cancel()
+            self._link_task = None
+
+    def _went_offline(self) -> None:
+        self.offline = self.source.offline = True
+        self.source.cache_first = False
+        if PauseReason.OFFLINE not in self.presenter.reasons:
+            self.presenter.reasons[PauseReason.OFFLINE] = OFFLINE_MESSAGE
+            self.window.banner.show_pause(PauseReason.OFFLINE, OFFLINE_MESSAGE)
+        self._update_controls()
+
+    def _link_back(self) -> None:
+        was_offline = self.offline
+        self.offline = self.source.offline = self.source.cache_first = False
+        if self.presenter.reasons.pop(PauseReason.OFFLINE, None) is not None:
+            self.window.banner.lift(PauseReason.OFFLINE)
+        if self.source.served_from_cache and self.account is not None:
+            self.source.served_from_cache = False
+            self.window.picker.reload()  # the live folders replace the remembered ones, ticks kept
+        if was_offline:
+            self.window.show_status("Back online.", 8000)
+        owed, self._pending_sync = self._pending_sync, None
+        if owed is not None and self.account is not None:
+            self.spawn(self.sync_now(background=owed))
+        self._update_controls()
+
+    def _owe_sync(self, *, background: bool) -> None:
+        """Remember a sync to start when the link is back (a click outranks a background one)."""
+        self._pending_sync = background and self._pending_sync is not False
+        if not self.offline and self._link_known.is_set() and self._link_task is not None and self._link_task.done():
+            owed, self._pending_sync = self._pending_sync, None
+            self.spawn(self.sync_now(background=owed))
+
+    def _reload_clicked(self) -> None:
+        if self.offline:
+            self._link_wake.set()
+            self.window.show_status(
+                needs_network("Reloading the folder tree", later="The folders are shown as last seen.").message, 10_000
+            )
+
     # -- events -------------------------------------------------------------------------------------
 
     def _on_events(self, batch: list[HostEvent]) -> None:
@@ -449,6 +568,12 @@ class Controller(QObject):
         for event in batch:
             if isinstance(event, Paused) and event.reason is PauseReason.SIGN_IN:
                 self.hooks.notify("Sign in again", event.message)
+            elif isinstance(event, Paused) and event.reason is PauseReason.OFFLINE:
+                self._went_offline()  # the tree answers from memory meanwhile
+                self._ensure_link_watch()  # it checks once this sync has ended (cancelled, say)
+            elif isinstance(event, Resumed) and event.reason is PauseReason.OFFLINE:
+                self._stop_link_watch()  # the engine saw the link come back: the window follows
+                self._link_back()
             elif isinstance(event, JobFinished) and not self.presenter.is_dry_run(event.job_id):
                 self.spawn(self.refresh_lists())  # the summary and the tabs come from the state
         self._update_controls()
@@ -507,7 +632,8 @@ class Controller(QObject):
     def _set_header(self, connection: str) -> None:
         self.window.set_header(HeaderState(
             self.account.username if self.account else None, self.settings.yacht_id or None,
-            self.presenter.connection(connection), demo=self.demo, signed_in=self.account is not None,
+            self.presenter.connection("Offline — waiting for the connection" if self.offline else connection),
+            demo=self.demo, signed_in=self.account is not None,
         ))  # fmt: skip
 
     def _set_running(self, running: bool) -> None:
@@ -539,6 +665,7 @@ class Controller(QObject):
         interrupted, not cancelled: the next start resumes it."""
         self.periodic.stop()
         self._ticker.stop()
+        self._stop_link_watch()
         self.window.picker.shutdown()
         self._tasks.cancel_all()
         with contextlib.suppress(Exception):

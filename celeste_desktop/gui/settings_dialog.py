@@ -567,7 +567,10 @@ class SettingsDialog(QDialog):
         self._add_spin(budget_form, "&Monthly budget:", "budget_monthly_mb", tab, (0, 10**9), " MB", "No limit")
         self._add_spin(budget_form, "Dail&y budget:", "budget_daily_mb", tab, (0, 10**9), " MB", "No limit")
         self._add_spin(budget_form, "Plan &resets on day:", "budget_reset_day", tab, (1, 28))
-        budget_form.addRow(note("Syncing pauses when a budget is used up; the main window offers Sync anyway."))
+        budget_form.addRow(note(
+            "Syncing pauses when a budget is used up, and resumes by itself when the plan (or, for the daily "
+            "budget, the day) resets; the main window offers Sync anyway and Raise budget meanwhile."
+        ))  # fmt: skip
         budget.setLayout(budget_form)
 
         layout = QVBoxLayout(page)

@@ -24,6 +24,7 @@ from celeste_desktop.graph.client import GraphClient
 if TYPE_CHECKING:
     from celeste_desktop.auth.vault import Vault
     from celeste_desktop.engine.budget import BudgetStatus
+    from celeste_desktop.gui.budget_dialog import BudgetDialog
     from celeste_desktop.gui.controller import Controller, Hooks, VaultFn
     from celeste_desktop.gui.wizard import WizardBackend
     from celeste_desktop.store.records import UsageDay
@@ -124,6 +125,8 @@ class Background:
         self.controller = controller
         self._add_data_tab()
         self._add_help_menu()
+        self.budget_dialog: BudgetDialog | None = None
+        window.banner.more_requested.connect(self._banner_more)
         controller.job_finished.connect(lambda _job: controller.spawn(self.refresh_usage()))
         controller.spawn(self.refresh_usage())
         tray.show()
@@ -169,6 +172,46 @@ class Background:
             return
         if found is not None:
             self.chart.set_usage(*found)
+
+    def _banner_more(self, key: str, name: str) -> None:
+        from celeste_desktop.engine.events import PauseReason
+        from celeste_desktop.gui.views.banner import RAISE_BUDGET
+
+        if key == PauseReason.BUDGET.value and name == RAISE_BUDGET:
+            self.controller.spawn(self.raise_budget())
+
+    async def raise_budget(self) -> bool:
+        """The banner's Raise budget…: a small dialog on the budget alone (the full Settings
+        would wait for the paused sync to end before applying). A budget raised above what is
+        used goes to the running services at once, and the paused sync resumes."""
+        import asyncio
+
+        from celeste_desktop.gui.budget_dialog import BudgetDialog
+
+        controller = self.controller
+        services, engine = controller.host.services, controller.engine
+        if services is None or engine is None or self.budget_dialog is not None:
+            return False
+        status = await controller.host.blocking(services.usage.status)
+        settings = await asyncio.to_thread(load_settings, self.paths.settings_file)
+        dialog = BudgetDialog(settings, status, self.paths.settings_file, controller.window)
+        self.budget_dialog = dialog
+        try:
+            saved = await dialog.run()
+        finally:
+            self.budget_dialog = None
+            dialog.deleteLater()
+        if saved is None:
+            return False
+
+        async def apply() -> None:
+            services.usage.set_budget(saved)
+            engine.check_budget()  # lifts the pause now that the budget has room
+
+        await controller.host.run(apply)
+        controller.window.show_status("Data budget raised; syncing continues.", 8000)
+        await self.refresh_usage()
+        return True
 
     # -- Help: diagnostics and About ---------------------------------------------------------------
 

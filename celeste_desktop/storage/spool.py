@@ -1,7 +1,7 @@
 """Upload bodies read from the spool file piece by piece, and a hook that drops the connection
 after an error reply to an upload.
 
-`FileSlice` streams ``[offset, offset + length)`` of a file in 256 KiB pieces read in a worker
+`FileSlice` streams ``[offset, offset + length)`` of a file in 1 MiB pieces read in a worker
 thread, each from a freshly opened handle: memory stays bounded whatever the file size, no
 6 MB chunk is ever built, and a cancelled upload leaves no open file behind.
 
@@ -24,7 +24,7 @@ from celeste_desktop.domain.errors import IntegrityError
 
 __all__ = ["PIECE_SIZE", "CloseOnError", "FileSlice"]
 
-PIECE_SIZE = 256 * 1024
+PIECE_SIZE = 1024 * 1024  # 256 KiB cost 4,096 thread hand-offs per GiB (benchmark B1)
 
 
 def _read_at(path: Path, offset: int, size: int) -> bytes:

@@ -14,6 +14,10 @@ no TUS support).
   it was: the retry policy's next attempt for it is a HEAD (see `_patch_or_ask`), because the
   server may have kept part of the chunk and would refuse a PATCH at the old offset.
 - An expired or unknown upload URL (410/404) starts a new upload.
+- ``ready(end)``, when given, is awaited before each chunk: the engine streams a file that is
+  still being downloaded, and a chunk goes out only once its bytes are safely in the spool
+  (the last one only once the whole download is verified, so an unverified file never
+  completes in storage).
 - ``x-upsert: true`` goes on *every* request: the server re-checks the right to write the key
   on each PATCH with that request's own header (see `uploader` for why we overwrite).
 - Every request goes through the shared `RetryPolicy`; after an error reply the connection is
@@ -23,7 +27,7 @@ no TUS support).
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -142,8 +146,12 @@ class TusClient:
         upload_id: str,
         display_path: str | None = None,
         progress: Callable[[int], None] | None = None,
+        ready: Callable[[int], Awaitable[None]] | None = None,
     ) -> TusResult:
-        """Upload ``size`` bytes of ``source`` to ``key``, resuming the upload saved under ``upload_id``."""
+        """Upload ``size`` bytes of ``source`` to ``key``, resuming the upload saved under ``upload_id``.
+
+        ``ready(end)``: awaited before sending bytes up to ``end`` (see the module docstring).
+        """
         display = display_path or key
         state = _State()
         resumed_from = 0
@@ -162,7 +170,7 @@ class TusClient:
                     state.url = await self._create(key, size, content_type, display)
                     state.offset = 0
                     self._checkpoints.save(upload_id, state.url, 0)
-                await self._send_chunks(source, state, size, upload_id, display, progress)
+                await self._send_chunks(source, state, size, upload_id, display, progress, ready)
                 break
             except _Expired:
                 restarts += 1
@@ -280,12 +288,15 @@ class TusClient:
         upload_id: str,
         display: str,
         progress: Callable[[int], None] | None,
+        ready: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
         assert state.url is not None
         url = state.url
         stalls = 0
         while state.offset < size:
             length = min(self._chunk_size, size - state.offset)
+            if ready is not None:
+                await ready(state.offset + length)
             response = await self._patch_or_ask(url, source, state, length, progress, display)
             status = response.status_code
             new_offset: int | None

@@ -1,5 +1,5 @@
-"""Uploads to Supabase Storage: the standard upload up to 6 MB, TUS above, a size check after
-each upload, and server-side moves for renames.
+"""Uploads to Supabase Storage: the standard upload up to 6 MB, TUS above, a size check where
+the upload's own reply does not prove the stored size, and server-side moves for renames.
 
 Why the app overwrites (``x-upsert: true`` on every upload): an object's key is derived from
 the source file's place in OneDrive (`storage.keys`), so it is the same every time that file is
@@ -8,6 +8,18 @@ landed): the object under that key is then stale and must be replaced, and no ot
 ever claim the key, so overwriting cannot clobber someone else's document. Without upsert a
 retry after a lost reply would fail with "Duplicate" although the copy succeeded. Objects are
 never deleted by the app unless ``delete_objects_on_remove`` says so.
+
+When the size is checked (``/object/info``, else an authenticated HEAD): a standard upload sends
+the whole file in one request with a known ``Content-Length``, and Storage answers 200 with
+``{"Key": "<bucket>/<key>", "Id": …}`` only after it has read that many bytes and stored the
+object (its early answers are refusals, never a 200; a body shorter than announced cannot end
+the request, and httpx refuses to send one). So a 200 whose ``Key`` names this object is proof
+enough, and the follow-up request — one more round trip per small file, over a satellite link —
+is skipped. Any other 200 (no JSON, another key: a proxy or captive portal answering for the
+server) is checked as before. After a TUS upload the size is always checked: its bytes arrive in
+6 MB requests, possibly across app runs, through an upload URL another client may also hold
+(the loser of two uploads to one key gets 409 only on its next chunk), so only the stored object
+tells what was assembled.
 
 Every request carries the anon key as ``apikey`` and the yacht key as Bearer, goes through the
 shared `RetryPolicy` with `supabase_storage_classifier`, and after an error reply to an upload
@@ -19,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -116,31 +128,42 @@ class StorageUploader:
         display_path: str | None = None,
         progress: Callable[[int], None] | None = None,
         verify: bool = True,
+        size: int | None = None,
+        ready: Callable[[int], Awaitable[None]] | None = None,
     ) -> UploadResult:
-        """Upload ``source`` to ``key`` (standard or TUS by size), then check the stored size.
+        """Upload ``source`` to ``key`` (standard or TUS by size), then make sure of the stored size.
 
-        ``upload_id`` names the TUS checkpoint (the engine's per-file transfer). Raises
-        `FileTooLarge` for a file over the bucket's limit, `ConfigError` for a setting to fix,
-        `IntegrityError` when the stored size differs.
+        ``size`` and ``ready`` stream a file still being downloaded into ``source``: ``size`` is
+        what it will hold, and ``ready(end)`` returns once its bytes up to ``end`` are there
+        (see `tus`); a standard upload waits for the whole file.
+
+        ``upload_id`` names the TUS checkpoint (the engine's per-file transfer). With ``verify``
+        the stored size is asked for, unless the reply of a standard upload already proves it
+        (see the module docstring). Raises `FileTooLarge` for a file over the bucket's limit,
+        `ConfigError` for a setting to fix, `IntegrityError` when the stored size differs.
         """
         if not self.target.owns(key):
             raise ValueError(f"key {key!r} is not under this yacht's folder")
         display = display_path or key
         kind = content_type or content_type_for(key.rsplit("/", 1)[-1])
-        size = (await asyncio.to_thread(source.stat)).st_size
+        if size is None:
+            size = (await asyncio.to_thread(source.stat)).st_size
         limit = await self.bucket_limit()
         if limit is not None and size > limit:
             # Refused here rather than by the server: its early refusal of a large body can be
             # lost in the connection reset that follows, and the bytes would cross for nothing.
             raise too_large(display, size, limit, service=SERVICE)
+        confirmed = False
         try:
             if size <= self._standard_limit:
-                await self._standard(source, key, size, kind, display, progress)
+                if ready is not None:
+                    await ready(size)
+                confirmed = await self._standard(source, key, size, kind, display, progress)
                 result = UploadResult(key, size, resumable=False, bytes_sent=size)
             else:
                 outcome = await self.tus.upload(
                     source, key, size=size, content_type=kind, upload_id=upload_id,
-                    display_path=display, progress=progress,
+                    display_path=display, progress=progress, ready=ready,
                 )  # fmt: skip
                 result = UploadResult(
                     key, size, resumable=True, resumed_from=outcome.resumed_from,
@@ -152,13 +175,14 @@ class StorageUploader:
             limit = await self.bucket_limit()
             where = "the bucket limit" if limit is not None else "the project's upload size limit"
             raise too_large(display, size, limit, limit_name=where, service=SERVICE) from exc
-        if verify:
+        if verify and not confirmed:
             await self.verify(key, size, display_path=display)
         return result
 
     async def _standard(
         self, source: Path, key: str, size: int, content_type: str, display: str, progress: Callable[[int], None] | None
-    ) -> None:
+    ) -> bool:
+        """POST the file; True when the reply names the stored object (so its size is proven)."""
         url = self.target.object_url(key)
         headers = {
             **self.target.headers(),
@@ -172,7 +196,8 @@ class StorageUploader:
             body = FileSlice(source, 0, size, on_piece=progress)
             return self._client.build_request("POST", url, headers=headers, content=body)
 
-        await self._send(build, what=f"uploading “{display}”", op="upload", auth=self._close_on_error)
+        response = await self._send(build, what=f"uploading “{display}”", op="upload", auth=self._close_on_error)
+        return _names_object(response, f"{self.target.bucket}/{key}")
 
     async def _send(
         self,
@@ -313,6 +338,17 @@ class StorageUploader:
             classify=_return_on(404, 403),
         )
         return response.status_code < 400
+
+
+def _names_object(response: httpx.Response, bucket_key: str) -> bool:
+    """Whether a successful upload reply is Storage's own ``{"Key": "<bucket>/<key>", …}`` for it."""
+    if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
+        return False
+    try:
+        reply = response.json()
+    except ValueError:
+        return False
+    return isinstance(reply, dict) and reply.get("Key") == bucket_key
 
 
 def _is_bucket_missing(response: httpx.Response) -> bool:

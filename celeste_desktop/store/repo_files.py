@@ -142,9 +142,16 @@ class FilesRepository(StoreBase):
     def delivered(self, drive_id: str) -> dict[str, DeliveredFile]:
         """Every file of the drive that has an object in storage (deleted ones included, flagged)."""
         query = _DELIVERED_SELECT.where(files.c.drive_id == drive_id, files.c.storage_key.is_not(None))
+        delivered: dict[str, DeliveredFile] = {}
+        # The files of one folder share one path tuple; rows are streamed, never all at once.
+        paths: dict[tuple[str, ...], tuple[str, ...]] = {}
         with self._read() as conn:
-            rows = conn.execute(query).all()
-        return {row[0]: DeliveredFile(drive_id, *row) for row in rows}
+            for item_id, storage_key, ctag, quickxor, size, sha256, row_path, *rest in conn.execute(query):
+                folder_path = paths.setdefault(row_path, row_path)
+                delivered[item_id] = DeliveredFile(
+                    drive_id, item_id, storage_key, ctag, quickxor, size, sha256, folder_path, *rest
+                )
+        return delivered
 
     def delivered_file(self, drive_id: str, item_id: str) -> DeliveredFile | None:
         query = _DELIVERED_SELECT.where(

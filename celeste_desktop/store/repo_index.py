@@ -38,6 +38,18 @@ _ACCOUNT_KEYS = ("account.upn", "account.tenant_id", "account.home_account_id")
 
 _ITEM_COLUMNS = tuple(column for column in items.c if column.name != "drive_id")
 _ITEM_SELECT = select(*_ITEM_COLUMNS)
+_PLAN_SELECT = select(
+    items.c.item_id,
+    items.c.parent_id,
+    items.c.name,
+    items.c.is_folder,
+    items.c.size,
+    items.c.ctag,
+    items.c.quickxor,
+    items.c.package_type,
+    items.c.malware,
+    items.c.is_root,
+)
 
 
 T = TypeVar("T")
@@ -47,6 +59,29 @@ def chunked(values: Iterable[T], size: int) -> Iterator[list[T]]:
     iterator = iter(values)
     while chunk := list(islice(iterator, size)):
         yield chunk
+
+
+class _SharedStrings:
+    """One string object per distinct folder id and short repeated text while loading an index.
+
+    SQLite hands out a new string for every cell: without this, each of 100,000 files would
+    hold its own copy of its parent's id (and of its MIME type)."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def text(self, value: str) -> str:
+        return self._seen.setdefault(value, value)
+
+    def ids(self, item_id: str, parent_id: str | None, is_folder: bool) -> tuple[str, str | None]:
+        """The item's id (shared when it is a folder: children name it) and its parent's id."""
+        if is_folder:
+            item_id = self._seen.setdefault(item_id, item_id)
+        if parent_id is not None:
+            parent_id = self._seen.setdefault(parent_id, parent_id)
+        return item_id, parent_id
 
 
 def _item_tuple(drive_id: str, item: RemoteItem) -> tuple[Any, ...]:
@@ -249,11 +284,47 @@ class IndexRepository(StoreBase):
                 removed += _delete_subtrees(conn, drive_id, chunk)
         return removed
 
-    def load_items(self, drive_id: str) -> dict[str, RemoteItem]:
-        """The whole index of one drive, by item id (100k items in well under a second)."""
+    def load_items(self, drive_id: str, *, only: Iterable[str] | None = None) -> dict[str, RemoteItem]:
+        """The whole index of one drive by item id (100k items in well under a second), or only
+        the items whose ids are in ``only``. For planning, :meth:`load_plan_items` costs half."""
+        loaded: dict[str, RemoteItem] = {}
+        shared = _SharedStrings()
         with self._read() as conn:
-            rows = conn.execute(_ITEM_SELECT.where(items.c.drive_id == drive_id)).all()
-        return {row[0]: RemoteItem(drive_id, *row) for row in rows}
+            if only is None:
+                batches: Iterable[Iterable[Any]] = [conn.execute(_ITEM_SELECT.where(items.c.drive_id == drive_id))]
+            else:
+                batches = (
+                    conn.execute(_ITEM_SELECT.where(items.c.drive_id == drive_id, items.c.item_id.in_(chunk)))
+                    for chunk in chunked(only, _IN_CHUNK)
+                )
+            for batch in batches:
+                for row in batch:  # streamed: never every row at once
+                    (item_id, parent_id, name, is_folder, size, etag, ctag, quickxor, mime_type, modified, web_url,
+                     package_type, malware, is_root, child_count) = row  # fmt: skip
+                    item_id, parent_id = shared.ids(item_id, parent_id, is_folder)
+                    loaded[item_id] = RemoteItem(
+                        drive_id, item_id, parent_id, name, is_folder, size, etag, ctag, quickxor,
+                        None if mime_type is None else shared.text(mime_type), modified, web_url, package_type,
+                        malware, is_root, child_count,
+                    )  # fmt: skip
+        return loaded
+
+    def load_plan_items(self, drive_id: str) -> dict[str, RemoteItem]:
+        """The whole index of one drive by item id, with only what the planner and enumeration
+        read: ids, parent, name, folder and root flags, size, cTag, QuickXorHash, package type
+        and malware. ``etag``, ``mime_type``, ``modified``, ``web_url`` and ``child_count`` are
+        left empty, which halves the memory of a 100,000-item drive (~45 MB instead of ~95)."""
+        loaded: dict[str, RemoteItem] = {}
+        shared = _SharedStrings()
+        with self._read() as conn:
+            for row in conn.execute(_PLAN_SELECT.where(items.c.drive_id == drive_id)):  # streamed
+                item_id, parent_id, name, is_folder, size, ctag, quickxor, package_type, malware, is_root = row
+                item_id, parent_id = shared.ids(item_id, parent_id, is_folder)
+                loaded[item_id] = RemoteItem(
+                    drive_id, item_id, parent_id, name, is_folder, size, ctag=ctag, quickxor=quickxor,
+                    package_type=package_type, malware=malware, is_root=is_root,
+                )  # fmt: skip
+        return loaded
 
     def item(self, drive_id: str, item_id: str) -> RemoteItem | None:
         with self._read() as conn:

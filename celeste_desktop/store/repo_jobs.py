@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -200,13 +200,14 @@ class JobsRepository(StoreBase):
                 conn.execute(statement, values)
 
     def manifest(self, job_id: str) -> list[ManifestRow]:
+        return list(self.iter_manifest(job_id))
+
+    def iter_manifest(self, job_id: str) -> Iterator[ManifestRow]:
+        """The manifest a row at a time, for printing one of 100,000 files without holding it."""
         query = _MANIFEST_SELECT.where(job_files.c.job_id == job_id).order_by(job_files.c.at, job_files.c.path)
         with self._read() as conn:
-            rows = conn.execute(query).all()
-        return [
-            ManifestRow(drive_id, item_id, path, ManifestOutcome(outcome), *rest)
-            for drive_id, item_id, path, outcome, *rest in rows
-        ]
+            for drive_id, item_id, path, outcome, *rest in conn.execute(query):
+                yield ManifestRow(drive_id, item_id, path, ManifestOutcome(outcome), *rest)
 
     def manifest_counters(self, job_id: str) -> JobCounters:
         """A job's counters from its manifest (one row per file), counted by SQLite.

@@ -3,14 +3,15 @@ supabase/README.md, idempotence, renames, soft delete, and the errors a person s
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import pytest
 from destination_fakes import Dest
 
-from celeste_desktop.domain.errors import ConfigError
+from celeste_desktop.domain.errors import ConfigError, RemoteError, ServiceUnavailable
 from celeste_desktop.domain.models import document_id
-from celeste_desktop.storage.registration import DocumentRecord
+from celeste_desktop.storage.registration import DocumentRecord, Registrar
 
 OTHER_YACHT = "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 
@@ -144,3 +145,112 @@ async def test_wrong_keys_name_their_setting(dest: Dest) -> None:
 async def test_a_key_outside_the_yachts_folder_is_never_registered(dest: Dest) -> None:
     with pytest.raises(ValueError):
         await dest.registrar().register(record(dest, storage_key=f"{OTHER_YACHT}/x.pdf"))
+
+
+# -- batching ----------------------------------------------------------------------------------
+
+
+def posts_to(dest: Dest, table: str) -> int:
+    return sum(1 for s in dest.of("POST") if f"/rest/v1/{table}?" in s.url)
+
+
+def numbered(dest: Dest, n: int, **changes: object) -> DocumentRecord:
+    name = f"Report {n:02d}.pdf"
+    folder = ("02_ENGINEERING", "Reports")
+    key = f"{dest.target.yacht_id}/{'/'.join(folder)}/{name}"
+    values: dict[str, object] = {"item_id": f"ITEM{n:02d}", "name": name, "folder_path": folder, "storage_key": key}
+    return record(dest, **{**values, **changes})
+
+
+async def test_concurrent_registrations_share_one_request_per_table(dest: Dest) -> None:
+    registrar = dest.registrar()
+    records = [numbered(dest, n) for n in range(12)]
+    ids = await asyncio.gather(*(registrar.register(r) for r in records))
+    assert ids == [registrar.document_id(r) for r in records]  # each caller gets its own id
+    assert (posts_to(dest, "doc_metadata"), posts_to(dest, "search_index")) == (1, 1)
+    # Row by row exactly what a registration on its own writes.
+    by_id = {row["source_id"]: row for row in rows(dest, "doc_metadata")}
+    entries = {row["object_id"]: row for row in rows(dest, "search_index")}
+    for doc in records:
+        doc_id = registrar.document_id(doc)
+        assert {k: by_id[doc_id][k] for k in registrar.doc_metadata_row(doc)} == registrar.doc_metadata_row(doc)
+        wanted = registrar.search_index_row(doc)
+        assert {k: entries[doc_id][k] for k in wanted} == wanted
+
+
+async def test_a_batch_is_capped_and_the_rest_follows_in_the_next_request(dest: Dest) -> None:
+    registrar = Registrar(dest.rest(), clock=dest.clock, max_batch=5)
+    await asyncio.gather(*(registrar.register(numbered(dest, n)) for n in range(12)))
+    assert posts_to(dest, "doc_metadata") == 3 and len(rows(dest, "doc_metadata")) == 12
+
+
+async def test_a_row_the_server_refuses_fails_only_its_own_registration(dest: Dest) -> None:
+    registrar = dest.registrar()
+    good = [numbered(dest, n) for n in range(4)]
+    bad = numbered(dest, 9, size=2**63)  # out of range for bigint: Postgres refuses the statement
+    results = await asyncio.gather(
+        *(registrar.register(r) for r in [*good[:2], bad, *good[2:]]), return_exceptions=True
+    )
+    assert isinstance(results[2], RemoteError) and "out of range" in results[2].message
+    assert [r for i, r in enumerate(results) if i != 2] == [registrar.document_id(r) for r in good]
+    assert {row["filename"] for row in rows(dest, "doc_metadata")} == {r.name for r in good}
+    assert {row["object_id"] for row in rows(dest, "search_index")} == {registrar.document_id(r) for r in good}
+    # The batch was tried once, then each record on its own.
+    assert posts_to(dest, "doc_metadata") == 1 + 5
+
+
+async def test_the_same_document_twice_at_once_lands_in_the_order_asked(dest: Dest) -> None:
+    registrar = dest.registrar()
+    first, second = record(dest, size=1), record(dest, size=2)
+    assert len(set(await asyncio.gather(registrar.register(first), registrar.register(second)))) == 1
+    [meta] = rows(dest, "doc_metadata")
+    assert meta["size_bytes"] == 2 and len(rows(dest, "search_index")) == 1
+
+
+async def test_a_rename_in_a_batch_still_keeps_the_extraction(dest: Dest) -> None:
+    registrar = dest.registrar()
+    moved = numbered(dest, 1)
+    await registrar.register(moved)
+    service = {"apikey": dest.sim.supabase.service_key, "Authorization": f"Bearer {dest.sim.supabase.service_key}"}
+    done = await dest.client.patch(
+        dest.target.rest("search_index"), params={"object_id": f"eq.{registrar.document_id(moved)}"},
+        json={"embedding_status": "completed"}, headers=service,
+    )  # fmt: skip
+    assert done.status_code == 204
+    await asyncio.gather(registrar.register(moved, reindex=False), registrar.register(numbered(dest, 2)))
+    status = {row["object_id"]: row["embedding_status"] for row in rows(dest, "search_index")}
+    assert status == {
+        registrar.document_id(moved): "completed",
+        registrar.document_id(numbered(dest, 2)): "pending_extraction",
+    }
+
+
+async def test_a_cancelled_caller_does_not_hold_up_the_others(dest: Dest) -> None:
+    registrar = dest.registrar()
+    waiting = asyncio.create_task(registrar.register(numbered(dest, 1)))
+    others = asyncio.gather(*(registrar.register(numbered(dest, n)) for n in range(2, 5)))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    assert len(await others) == 3
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert {row["filename"] for row in rows(dest, "doc_metadata")} == {numbered(dest, n).name for n in range(2, 5)}
+
+
+async def test_a_removal_waits_for_the_registration_on_its_way(dest: Dest) -> None:
+    registrar = dest.registrar()
+    doc = record(dest)
+    when = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    registering = asyncio.create_task(registrar.register(doc))
+    await asyncio.sleep(0)
+    await registrar.mark_deleted(doc, deleted_at=when)
+    await registering
+    assert rows(dest, "doc_metadata")[0]["deleted_at"] == when.isoformat()
+
+
+async def test_with_the_link_down_every_caller_fails_without_a_request_each(dest: Dest) -> None:
+    dest.sim.faults.script("rest", "reset", reset_after=0, times=1000)
+    registrar = dest.registrar()
+    results = await asyncio.gather(*(registrar.register(numbered(dest, n)) for n in range(6)), return_exceptions=True)
+    assert all(isinstance(r, ServiceUnavailable) for r in results)
+    assert posts_to(dest, "doc_metadata") == 4  # the policy's attempts for the one batch

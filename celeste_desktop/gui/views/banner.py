@@ -2,13 +2,15 @@
 
 One line per reason (several can hold the sync at once: the officer paused it and the link is
 down). Reasons the engine reports come and go with ``Paused``/``Resumed``; short-lived notices
-(throttling, a service being retried) carry their own expiry.
+(throttling, a service being retried) carry their own expiry. A used-up data budget offers a
+second way on, Raise budget…, beside Sync anyway.
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
@@ -32,6 +34,11 @@ ACTIONS = {
     PauseReason.BUDGET: "Sync anyway",
     PauseReason.METERED: "Sync anyway",
 }
+# Further buttons of an entry, as (name, text); ``more_requested`` carries the key and the name.
+MORE_ACTIONS: dict[PauseReason, tuple[tuple[str, str], ...]] = {
+    PauseReason.BUDGET: (("raise", "Raise budget…"),),
+}
+RAISE_BUDGET = "raise"
 _WARNINGS = {PauseReason.SIGN_IN, PauseReason.BUDGET, PauseReason.OFFLINE, PauseReason.DESTINATION}
 
 
@@ -41,12 +48,15 @@ class _Entry:
     text: QLabel
     button: QPushButton | None
     expires_at: float | None
+    more: dict[str, QPushButton] = field(default_factory=dict)
 
 
 class Banner(QWidget):
-    """Hidden when nothing holds the sync; ``action_requested`` carries the entry's key."""
+    """Hidden when nothing holds the sync; ``action_requested`` carries the entry's key, and
+    ``more_requested`` the key and the name of a further button (``MORE_ACTIONS``)."""
 
     action_requested = Signal(str)
+    more_requested = Signal(str, str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,7 +70,7 @@ class Banner(QWidget):
 
     def show_pause(self, reason: PauseReason, message: str, resume_in: float | None = None) -> None:
         self.show_notice(reason.value, HEADINGS.get(reason, "Paused"), message, action=ACTIONS.get(reason),
-                         warning=reason in _WARNINGS)  # fmt: skip
+                         warning=reason in _WARNINGS, more=MORE_ACTIONS.get(reason, ()))  # fmt: skip
 
     def lift(self, reason: PauseReason) -> None:
         self.remove(reason.value)
@@ -69,11 +79,12 @@ class Banner(QWidget):
 
     def show_notice(
         self, key: str, heading: str, message: str, *, action: str | None = None, expires_at: float | None = None,
-        warning: bool = False,
+        warning: bool = False, more: Sequence[tuple[str, str]] = (),
     ) -> None:  # fmt: skip
         text = f"<b>{html.escape(heading)}</b> — {html.escape(message)}"
         entry = self._entries.get(key)
-        if entry is not None and (entry.button is None) == (action is None):
+        same_buttons = entry is not None and (entry.button is None) == (action is None)
+        if entry is not None and same_buttons and list(entry.more) == [name for name, _ in more]:
             entry.text.setText(text)
             entry.expires_at = expires_at
             return
@@ -103,8 +114,14 @@ class Banner(QWidget):
             button.setAccessibleName(f"{action}: {heading}")
             button.clicked.connect(lambda: self.action_requested.emit(key))
             row.addWidget(button, 0, Qt.AlignmentFlag.AlignVCenter)
+        extra: dict[str, QPushButton] = {}
+        for name, caption in more:
+            extra[name] = QPushButton(caption)
+            extra[name].setAccessibleName(f"{caption.rstrip('…')}: {heading}")
+            extra[name].clicked.connect(lambda _checked=False, name=name: self.more_requested.emit(key, name))
+            row.addWidget(extra[name], 0, Qt.AlignmentFlag.AlignVCenter)
         self._column.addWidget(frame)
-        self._entries[key] = _Entry(frame, label, button, expires_at)
+        self._entries[key] = _Entry(frame, label, button, expires_at, extra)
         self.show()
 
     def remove(self, key: str) -> None:
@@ -134,6 +151,9 @@ class Banner(QWidget):
         entry = self._entries.get(key)
         return entry.text.text() if entry is not None else ""
 
-    def button(self, key: str) -> QPushButton | None:
+    def button(self, key: str, name: str | None = None) -> QPushButton | None:
+        """The entry's main button, or the further one called ``name``."""
         entry = self._entries.get(key)
-        return entry.button if entry is not None else None
+        if entry is None:
+            return None
+        return entry.button if name is None else entry.more.get(name)

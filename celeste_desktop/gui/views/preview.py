@@ -1,4 +1,5 @@
-"""Before a large first sync: what it would copy, how long that takes on this link, go or not now."""
+"""Before a large first sync: what it would copy, how long that takes on this link, what share of
+the data budget it uses, go or not now."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QV
 
 from celeste_desktop.domain.models import Job
 from celeste_desktop.domain.rules import format_size
+from celeste_desktop.engine.budget import BudgetStatus, describe_share, wire_bytes_for
 from celeste_desktop.gui.views import format_duration, format_rate
 from celeste_desktop.store.records import ManifestOutcome, ManifestRow
 
@@ -24,6 +26,13 @@ class SyncPreview:
     bytes: int
     skipped: int
     bytes_per_second: float  # 0 when nothing has been measured yet
+    budget: BudgetStatus | None = None  # the data budget as the dry run left it
+
+    @property
+    def exceeds_budget(self) -> bool:
+        """The sync needs more than the data budget has left (it would pause part-way)."""
+        remaining = self.budget.remaining if self.budget is not None and not self.budget.override else None
+        return remaining is not None and wire_bytes_for(self.bytes) > remaining
 
     @property
     def seconds(self) -> float | None:
@@ -42,17 +51,24 @@ class SyncPreview:
             )
         else:
             text += " The link speed has not been measured yet, so the time it takes is unknown."
+        if self.budget is not None:
+            share = describe_share(self.budget, self.bytes)
+            text += f" {share}" if share else ""
         return text
 
 
-def preview_of(rows: Sequence[ManifestRow], jobs: Sequence[Job], *, moved_bytes: int, seconds: float) -> SyncPreview:
-    """The numbers of a dry run's manifest, with the best link speed known."""
+def preview_of(
+    rows: Sequence[ManifestRow], jobs: Sequence[Job], *, moved_bytes: int, seconds: float,
+    budget: BudgetStatus | None = None,
+) -> SyncPreview:  # fmt: skip
+    """The numbers of a dry run's manifest, with the best link speed known and the data budget."""
     sending = [row for row in rows if row.reason.startswith("would upload")]
     skipped = sum(1 for row in rows if row.outcome is ManifestOutcome.SKIPPED)
     # The listing's own traffic is the only measure a first sync has; it understates a link
     # whose delay, not its rate, dominates small requests, so past syncs win when there are any.
     listing_rate = moved_bytes / seconds if seconds > 0.5 and moved_bytes > 64 * 1024 else 0.0
-    return SyncPreview(len(sending), sum(row.size for row in sending), skipped, measured_rate(jobs) or listing_rate)
+    rate = measured_rate(jobs) or listing_rate
+    return SyncPreview(len(sending), sum(row.size for row in sending), skipped, rate, budget)
 
 
 def measured_rate(jobs: Sequence[Job]) -> float:
@@ -81,6 +97,11 @@ class PreviewDialog(QDialog):
         )
         text.setWordWrap(True)
         text.setAccessibleName("What the first sync would copy")
+        self.text = text
+        self.budget_warning = QLabel("<b>Warning: this sync needs more than the data budget has left.</b>")
+        self.budget_warning.setWordWrap(True)
+        self.budget_warning.setAccessibleName("Data budget warning")
+        self.budget_warning.setVisible(preview.exceeds_budget)
         buttons = QDialogButtonBox()
         self.start_button: QPushButton = buttons.addButton("&Start sync", QDialogButtonBox.ButtonRole.AcceptRole)
         self.later_button: QPushButton = buttons.addButton("&Not now", QDialogButtonBox.ButtonRole.RejectRole)
@@ -91,5 +112,6 @@ class PreviewDialog(QDialog):
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(text)
+        layout.addWidget(self.budget_warning)
         layout.addWidget(buttons)
         self.setMinimumWidth(self.fontMetrics().averageCharWidth() * 60)
