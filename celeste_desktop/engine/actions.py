@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import enum
 import hashlib
 import logging
@@ -51,6 +52,10 @@ from celeste_desktop.store.records import FileState, ManifestOutcome, ManifestRo
 
 log = logging.getLogger(__name__)
 _HASH_CHUNK = 1024 * 1024
+# What `ActionRunner.run` was asked to call once the bytes have crossed (see there).
+_TRANSFERRED: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
+    "celeste_transferred", default=None
+)
 # At most one download checkpoint interval, and below the size that goes through TUS.
 SMALL_FILE_BYTES = 4 * 1024 * 1024
 
@@ -142,11 +147,16 @@ class _NotStreamable(Exception):
 
 
 class _Arrival:
-    """How much of a file being downloaded is durable in the spool, for the upload that trails it."""
+    """How much of a file being downloaded is written to the spool, for the upload that trails it.
+
+    Written, not fsynced, is enough: after a crash the download resumes from its durable
+    checkpoint and the upload from the offset the server confirms, and an upload waiting for
+    bytes the download must fetch again simply waits for them (same version: cTag checked).
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size  # the listed size: what the upload was started with
-        self.durable = 0
+        self.written = 0
         self.uploaded = 0
         self._started_over = False
         self._failed = False
@@ -154,9 +164,9 @@ class _Arrival:
         self._changed = asyncio.Event()
 
     def advance(self, offset: int) -> None:
-        if offset < self.durable:
+        if offset < self.written:
             self._started_over = True  # a reset (hash mismatch, Range ignored): bytes sent may differ
-        self.durable = offset
+        self.written = offset
         self._changed.set()
 
     def finish(self, size: int) -> None:
@@ -177,7 +187,7 @@ class _Arrival:
                     if self._finished != self.size:
                         raise _NotStreamable  # SharePoint served another size: a new upload
                     return
-            elif self.durable >= end:
+            elif self.written >= end:
                 return
             self._changed.clear()
             await self._changed.wait()
@@ -244,7 +254,11 @@ class ActionRunner:
 
     # -- dispatch ----------------------------------------------------------------------------
 
-    async def run(self, action: PlannedAction) -> ActionResult:
+    async def run(self, action: PlannedAction, *, transferred: Callable[[], None] | None = None) -> ActionResult:
+        """Carry out ``action``; ``transferred()`` is called once a file's bytes have crossed, so
+        the caller can give its transfer slot to the next file while this one registers (a
+        round trip or two on a satellite link)."""
+        _TRANSFERRED.set(transferred)  # this call runs in a task of its own: the value is its own
         if action.kind is ActionKind.SKIP:
             return self.skip(action)
         if action.kind is ActionKind.DELETE:
@@ -387,7 +401,7 @@ class ActionRunner:
         already_up = checkpoint.upload_key == action.storage_key and checkpoint.tus_offset >= action.size > 0
         uploaded = 0
         if not checkpoint.download_complete and not already_up:
-            # Download and upload side by side (the upload trails the durable spool offset).
+            # Download and upload side by side (the upload trails the bytes written to the spool).
             result, uploaded = await self._stream(action, item, spool, checkpoint.download_offset)
             downloaded = result.size - result.resumed_from
             sha256, size, note = result.sha256, result.size, result.note or ""
@@ -412,46 +426,59 @@ class ActionRunner:
                                   bytes_up=uploaded, note=note)  # fmt: skip
 
     async def _download(
-        self, action: PlannedAction, item: RemoteItem, spool: Path, offset: int, arrival: _Arrival | None = None
+        self,
+        action: PlannedAction,
+        item: RemoteItem,
+        spool: Path,
+        offset: int,
+        arrival: _Arrival | None = None,
+        *,
+        small: bool = False,
     ) -> DownloadResult:
-        """Download into the spool with a durable checkpoint as it goes; tells ``arrival`` too."""
+        """Download into the spool, telling ``arrival`` how far the written bytes reach; a large
+        file (not ``small``) saves a durable checkpoint as it goes."""
         ctx = self.ctx
         state = ctx.state
         drive = ctx.drives.get(action.drive_id)
-        state.set_file_state(action.drive_id, action.item_id, FileState.DOWNLOADING)
+        if not small:
+            state.set_file_state(action.drive_id, action.item_id, FileState.DOWNLOADING)
 
-        def on_download(progress: DownloadProgress) -> None:
-            state.save_download_progress(action.drive_id, action.item_id, progress.offset)
-            ctx.emit(FileProgress(ctx.job_id, action.item_id, action.display_path, "download", progress.offset,
-                                  action.size))  # fmt: skip
-            ctx.progress(action.item_id, progress.offset, arrival.uploaded if arrival else 0)
+        def on_durable(progress: DownloadProgress) -> None:
+            if not small:
+                state.save_download_progress(action.drive_id, action.item_id, progress.offset)
+
+        def on_written(end: int) -> None:
+            ctx.emit(FileProgress(ctx.job_id, action.item_id, action.display_path, "download", end, action.size))
+            ctx.progress(action.item_id, end, arrival.uploaded if arrival else 0)
             if arrival is not None:
-                arrival.advance(progress.offset)
+                arrival.advance(end)
 
         try:
             result = await ctx.source.download(
-                item, spool, offset=offset, on_progress=on_download, drive_kind=drive.kind if drive else None,
+                item, spool, offset=offset, on_progress=on_durable, drive_kind=drive.kind if drive else None,
+                durable=not small, on_written=on_written,
             )  # fmt: skip
         except BaseException:
             if arrival is not None:
                 arrival.fail()
             raise
-        state.save_download_progress(action.drive_id, action.item_id, result.size, complete=True)
+        if not small:
+            state.save_download_progress(action.drive_id, action.item_id, result.size, complete=True)
         if arrival is not None:
             arrival.finish(result.size)
         return result
 
     async def _stream(
-        self, action: PlannedAction, item: RemoteItem, spool: Path, offset: int
+        self, action: PlannedAction, item: RemoteItem, spool: Path, offset: int, *, small: bool = False
     ) -> tuple[DownloadResult, int]:
-        """Download and upload at once: each upload chunk waits until its bytes are durable in
-        the spool, and the last one until the download is verified, so an unverified file never
+        """Download and upload at once: each piece of the upload waits until its bytes are written
+        to the spool, and the last one until the download is verified, so an unverified file never
         completes in storage. If the download had to start over (a hash mismatch, a server
         that ignored Range) or its size is not the listed one, what was uploaded so far is not
         trusted: the upload starts afresh once the download is done.
         """
         arrival = _Arrival(action.size)
-        downloading = asyncio.create_task(self._download(action, item, spool, offset, arrival))
+        downloading = asyncio.create_task(self._download(action, item, spool, offset, arrival, small=small))
         uploading = asyncio.create_task(self._send(action, spool, action.size, arrival=arrival))
         try:
             done, _ = await asyncio.wait({downloading, uploading}, return_when=asyncio.FIRST_EXCEPTION)
@@ -465,7 +492,8 @@ class ActionRunner:
                 log.info("%s: the download started over; uploading it afresh", action.display_path)
                 # Forget the upload URL: the next upload is a new one (what the server holds of
                 # the old one expires by itself).
-                self.ctx.state.save_tus_progress(action.drive_id, action.item_id, tus_url="", offset=0)
+                if not small:
+                    self.ctx.state.save_tus_progress(action.drive_id, action.item_id, tus_url="", offset=0)
                 uploaded = await self._send(action, spool, result.size)
             return result, uploaded
         finally:
@@ -475,23 +503,12 @@ class ActionRunner:
             await asyncio.gather(downloading, uploading, return_exceptions=True)
 
     async def _upload_small(self, action: PlannedAction, item: RemoteItem) -> ActionResult:
-        """A small file: download, upload and register with no checkpoint (see the module docstring)."""
-        ctx = self.ctx
-        drive = ctx.drives.get(action.drive_id)
+        """A small file: download, upload and register with no checkpoint (see the module
+        docstring); the upload streams behind the download like a large file's."""
         spool = self._spool_path(action)
         spool.parent.mkdir(parents=True, exist_ok=True)
-
-        def on_download(progress: DownloadProgress) -> None:
-            ctx.emit(FileProgress(ctx.job_id, action.item_id, action.display_path, "download", progress.offset,
-                                  action.size))  # fmt: skip
-            ctx.progress(action.item_id, progress.offset, 0)
-
         try:
-            result = await ctx.source.download(
-                item, spool, offset=0, on_progress=on_download, drive_kind=drive.kind if drive else None,
-                durable=False,
-            )  # fmt: skip
-            uploaded = await self._send(action, spool, result.size)
+            result, uploaded = await self._stream(action, item, spool, 0, small=True)
         except BaseException:
             remove_spool(spool)  # no checkpoint names it: nothing would resume from it
             raise
@@ -523,7 +540,7 @@ class ActionRunner:
                 ctx.progress(action.item_id, size, done)
             else:
                 arrival.uploaded = done
-                ctx.progress(action.item_id, arrival.durable, done)
+                ctx.progress(action.item_id, arrival.written, done)
 
         if arrival is None:
             sent = await ctx.destination.upload(
@@ -543,6 +560,9 @@ class ActionRunner:
     ) -> ActionResult:  # fmt: skip
         ctx = self.ctx
         state = ctx.state
+        transferred = _TRANSFERRED.get()
+        if transferred is not None:
+            transferred()
         registration = await ctx.destination.register(self._record(action, size=size, sha256=sha256, item=item))
         # One transaction: the manifest row, the shore-side status and the delivery commit
         # together (mark_delivered also drops the checkpoint and clears failure problems).

@@ -45,6 +45,7 @@ class Source(Protocol):
         on_progress: ProgressCallback | None = ...,
         drive_kind: DriveKind | None = ...,
         durable: bool = ...,
+        on_written: Callable[[int], None] | None = ...,
     ) -> DownloadResult: ...
 
 

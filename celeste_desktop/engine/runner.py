@@ -508,7 +508,7 @@ class SyncEngine:
                 await self._wait_open()
                 if self._cancelled:
                     return
-                async with lane:
+                async with _Slot(lane) as slot:
                     if not self.gate.is_open or self._cancelled:
                         continue
                     self.check_budget()
@@ -516,7 +516,7 @@ class SyncEngine:
                         continue
                     if action.kind is not ActionKind.SKIP:
                         self._emit(FileStarted(job_id, action.item_id, action.display_path, action.size, action.kind))
-                    work = asyncio.create_task(runner.run(action))
+                    work = asyncio.create_task(runner.run(action, transferred=slot.release))
                     self._in_flight.add(work)
                     try:
                         result = await work
@@ -676,6 +676,28 @@ class SyncEngine:
         # One SQL aggregate: re-reading the manifest after every file would grow with the
         # square of the job's size.
         return self.state.manifest_counters(job_id)
+
+
+class _Slot:
+    """A place in a lane that the action gives back early: once its bytes have crossed, the next
+    file may start while this one registers."""
+
+    def __init__(self, lane: asyncio.Semaphore) -> None:
+        self._lane = lane
+        self._held = False
+
+    async def __aenter__(self) -> _Slot:
+        await self._lane.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._lane.release()
 
 
 def _current_task() -> asyncio.Task[object] | None:

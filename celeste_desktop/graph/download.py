@@ -143,9 +143,18 @@ class _Spool:
     at most one write); ``sync()`` waits until every received byte is.
     """
 
-    def __init__(self, path: Path, write_bytes: int, checkpoint_bytes: int, *, durable: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        write_bytes: int,
+        checkpoint_bytes: int,
+        *,
+        durable: bool = True,
+        on_written: Callable[[int], None] | None = None,
+    ) -> None:
         self.path = path
         self.durable = durable
+        self.on_written = on_written  # told each new end of the written (readable) bytes
         path.parent.mkdir(parents=True, exist_ok=True)
         self.file: IO[bytes] = path.open("r+b" if path.exists() else "w+b")
         self.write_bytes = write_bytes
@@ -157,11 +166,15 @@ class _Spool:
         self.quickxor = QuickXorHash()
         self._writing: concurrent.futures.Future[None] | None = None
         self._writing_synced: int | None = None  # what ``synced`` becomes when that write is done
+        self._writing_end = 0  # where the file ends when that write is done
         self._asked = 0  # the last offset a sync was asked for
 
     async def resume_at(self, offset: int) -> int:
         """Keep the first ``offset`` bytes (re-hashed from disk) or, if they are not all there, none."""
-        return await asyncio.to_thread(self._resume_at, offset)
+        kept = await asyncio.to_thread(self._resume_at, offset)
+        if self.on_written is not None:
+            self.on_written(kept)
+        return kept
 
     def _resume_at(self, offset: int) -> int:
         self.file.seek(0, os.SEEK_END)
@@ -180,18 +193,20 @@ class _Spool:
             remaining -= len(block)
         self.file.truncate(offset)  # anything after the checkpoint may be half-written
         self.file.seek(offset)
-        self.offset = self.synced = self._asked = offset
+        self.offset = self.synced = self._asked = self._writing_end = offset
         return offset
 
     async def reset(self) -> None:
         await self._drain()
         self._reset()
+        if self.on_written is not None:
+            self.on_written(0)
 
     def _reset(self) -> None:
         self.buffer.clear()
         self.file.seek(0)
         self.file.truncate(0)
-        self.offset = self.synced = self._asked = 0
+        self.offset = self.synced = self._asked = self._writing_end = 0
         self.sha256 = hashlib.sha256()
         self.quickxor = QuickXorHash()
 
@@ -214,6 +229,7 @@ class _Spool:
         if sync:
             self._asked = self.offset
             self._writing_synced = self.offset
+        self._writing_end = self.offset
         self._writing = _WRITER.submit(self._write, data, sync and self.durable)
 
     def _write(self, data: bytes, fsync: bool) -> None:  # in the writer thread
@@ -232,6 +248,8 @@ class _Spool:
         await asyncio.wrap_future(writing)
         if self._writing_synced is not None:
             self.synced, self._writing_synced = self._writing_synced, None
+        if self.on_written is not None:
+            self.on_written(self._writing_end)
 
     def close(self) -> None:
         writing, self._writing = self._writing, None
@@ -291,11 +309,14 @@ class Downloader:
         on_progress: ProgressCallback | None = None,
         drive_kind: DriveKind | None = None,
         durable: bool = True,
+        on_written: Callable[[int], None] | None = None,
     ) -> DownloadResult:
         """Copy ``item`` into ``spool`` (resuming after ``offset`` flushed bytes) and verify it.
 
         ``durable=False`` skips the ``fsync`` calls: for a file the caller keeps no checkpoint
         of (a small file is fetched again whole after a crash), flushing to the OS is enough.
+        ``on_written(end)`` hears each new end of the bytes written to the spool (readable by an
+        upload that streams behind the download); ``0`` after the spool started over.
 
         ``drive_kind`` (looked up when needed if not given) decides whether SharePoint may
         have altered an Office file. Folders and OneNote notebooks have no content: passing
@@ -312,11 +333,13 @@ class Downloader:
                 title="Blocked as malware",
                 path=item.name,
             )
-        first = await self._fetch(item, spool, offset, on_progress, look_up=offset > 0, durable=durable)
+        first = await self._fetch(
+            item, spool, offset, on_progress, look_up=offset > 0, durable=durable, on_written=on_written
+        )
         if self._verified(item, first):
             return self._result(item, first)
         log.warning("download of %s did not verify; fetching it once more from the start", item.name)
-        second = await self._fetch(item, spool, 0, on_progress, look_up=True, durable=durable)
+        second = await self._fetch(item, spool, 0, on_progress, look_up=True, durable=durable, on_written=on_written)
         if self._verified(item, second):
             return self._result(item, second)
         if item.name.lower().endswith(OFFICE_EXTENSIONS) and await self._kind(item, drive_kind) is DriveKind.SHAREPOINT:
@@ -431,8 +454,9 @@ class Downloader:
         *,
         look_up: bool,
         durable: bool = True,
+        on_written: Callable[[int], None] | None = None,
     ) -> _Fetched:
-        spool = _Spool(path, self._write_bytes, self._checkpoint_bytes, durable=durable)
+        spool = _Spool(path, self._write_bytes, self._checkpoint_bytes, durable=durable, on_written=on_written)
         try:
             return await self._fetch_into(item, spool, offset, on_progress, look_up=look_up)
         finally:

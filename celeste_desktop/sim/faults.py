@@ -182,19 +182,21 @@ class FaultPlan:
             return float("inf")
         return self._rng.expovariate(1.0 / self.reset_every_bytes)
 
-    def random_reset(self, nbytes: int) -> bool:
-        """Count bytes sent; True when a random connection reset is due (``reset_every``)."""
+    def random_reset(self, nbytes: int) -> int | None:
+        """Count ``nbytes`` about to be sent; when a random connection reset (``reset_every``)
+        falls inside them, how many of them go out before it, else None."""
         if not self.reset_every_bytes:
-            return False
+            return None
         with self._lock:
             if self._reset_countdown == float("inf"):
                 self._reset_countdown = self._draw_reset()
-            self._reset_countdown -= nbytes
-            if self._reset_countdown <= 0:
-                self._reset_countdown = self._draw_reset()
-                self.injected.append(("*", "reset"))
-                return True
-        return False
+            if self._reset_countdown > nbytes:
+                self._reset_countdown -= nbytes
+                return None
+            cut = max(0, int(self._reset_countdown))
+            self._reset_countdown = self._draw_reset()
+            self.injected.append(("*", "reset"))
+            return cut
 
 
 _SIZE = re.compile(r"^(?P<num>[0-9.]+)\s*(?P<unit>[a-zA-Z]*)$")

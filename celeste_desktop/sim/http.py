@@ -375,13 +375,18 @@ class SimServer:
                         await writer.drain()
                 _abort(writer)
                 raise ConnectionDropped("fault: reset")
+            # A random reset falls at a byte: what comes before it goes out, then the connection
+            # drops (checked before the write, so a reply sent in one write can still break).
+            random_cut = self.faults.random_reset(len(data))
+            if random_cut is not None:
+                data = data[:random_cut]
             if link is not None:
                 await link.downstream(len(data))
             writer.write(data)
             self.stats.bytes_out += len(data)
             sent += len(data)
             await writer.drain()
-            if self.faults.random_reset(len(data)):
+            if random_cut is not None:
                 _abort(writer)
                 raise ConnectionDropped("fault: random reset")
 

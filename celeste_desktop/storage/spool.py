@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Generator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +44,25 @@ class FileSlice(httpx.AsyncByteStream):
         *,
         piece_size: int = PIECE_SIZE,
         on_piece: Callable[[int], None] | None = None,
+        ready: Callable[[int], Awaitable[None]] | None = None,
     ) -> None:
+        """``ready(end)``: awaited before reading bytes up to ``end`` (a file still being
+        downloaded; see `storage.tus`)."""
         self._path = path
         self._offset = offset
         self._length = length
         self._piece_size = piece_size
         self._on_piece = on_piece
+        self._ready = ready
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         position = self._offset
         end = self._offset + self._length
         while position < end:
-            data = await asyncio.to_thread(_read_at, self._path, position, min(self._piece_size, end - position))
+            size = min(self._piece_size, end - position)
+            if self._ready is not None:
+                await self._ready(position + size)
+            data = await asyncio.to_thread(_read_at, self._path, position, size)
             if not data:
                 raise IntegrityError(
                     f"The local copy of this file ended at {position} bytes, before the {end} "

@@ -135,7 +135,7 @@ class StorageUploader:
 
         ``size`` and ``ready`` stream a file still being downloaded into ``source``: ``size`` is
         what it will hold, and ``ready(end)`` returns once its bytes up to ``end`` are there
-        (see `tus`); a standard upload waits for the whole file.
+        (see `tus`); the last bytes only once the download is verified.
 
         ``upload_id`` names the TUS checkpoint (the engine's per-file transfer). With ``verify``
         the stored size is asked for, unless the reply of a standard upload already proves it
@@ -156,9 +156,7 @@ class StorageUploader:
         confirmed = False
         try:
             if size <= self._standard_limit:
-                if ready is not None:
-                    await ready(size)
-                confirmed = await self._standard(source, key, size, kind, display, progress)
+                confirmed = await self._standard(source, key, size, kind, display, progress, ready)
                 result = UploadResult(key, size, resumable=False, bytes_sent=size)
             else:
                 outcome = await self.tus.upload(
@@ -180,9 +178,20 @@ class StorageUploader:
         return result
 
     async def _standard(
-        self, source: Path, key: str, size: int, content_type: str, display: str, progress: Callable[[int], None] | None
+        self,
+        source: Path,
+        key: str,
+        size: int,
+        content_type: str,
+        display: str,
+        progress: Callable[[int], None] | None,
+        ready: Callable[[int], Awaitable[None]] | None = None,
     ) -> bool:
-        """POST the file; True when the reply names the stored object (so its size is proven)."""
+        """POST the file; True when the reply names the stored object (so its size is proven).
+
+        With ``ready`` the body streams behind a download: each piece waits for its bytes, the
+        last for the verified download, so an unverified file is never stored.
+        """
         url = self.target.object_url(key)
         headers = {
             **self.target.headers(),
@@ -193,7 +202,7 @@ class StorageUploader:
         }
 
         def build() -> httpx.Request:
-            body = FileSlice(source, 0, size, on_piece=progress)
+            body = FileSlice(source, 0, size, on_piece=progress, ready=ready)
             return self._client.build_request("POST", url, headers=headers, content=body)
 
         response = await self._send(build, what=f"uploading “{display}”", op="upload", auth=self._close_on_error)
