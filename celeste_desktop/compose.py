@@ -79,6 +79,10 @@ class SupabaseSink:
     uploader: StorageUploader
     registrar: Registrar
 
+    async def prepare(self) -> None:
+        # The bucket's rules, asked once; it also opens the connection the first uploads use.
+        await self.uploader.bucket_limit()
+
     async def upload(
         self, source: Path, key: str, *, upload_id: str, content_type: str | None = None,
         display_path: str | None = None, progress: Callable[[int], None] | None = None, verify: bool = True,

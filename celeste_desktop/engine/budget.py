@@ -79,9 +79,9 @@ class BudgetStatus:
         text = "; ".join(parts)
         if self.level is BudgetLevel.EXHAUSTED:
             action = (
-                "syncing continues anyway (you chose Sync anyway)"
+                "Syncing continues anyway (you chose Sync anyway)"
                 if self.override
-                else ("syncing is paused until the budget resets; choose Sync anyway or raise the budget to continue")
+                else ("Syncing is paused until the budget resets; choose Sync anyway or raise the budget to continue")
             )
             return f"Data budget reached: {text}. {action}."
         if self.level is BudgetLevel.WARNING:

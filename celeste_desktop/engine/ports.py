@@ -52,6 +52,9 @@ class Source(Protocol):
 class Destination(Protocol):
     """The fleet's Supabase: objects in the bucket and the pipeline's rows."""
 
+    async def prepare(self) -> None:
+        """Warm up before the first upload (connection, bucket rules); errors are not fatal."""
+
     async def upload(
         self,
         source: Path,

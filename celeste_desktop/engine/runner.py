@@ -159,6 +159,7 @@ class SyncEngine:
         self._counters_saved_at = float("-inf")
         self._changed_during_transfer = 0
         self._budget_reset: asyncio.Task[None] | None = None
+        self._warm_up_task: asyncio.Task[None] | None = None
 
     # -- control -----------------------------------------------------------------------------
 
@@ -221,6 +222,7 @@ class SyncEngine:
         self._running = True
         self._cancelled = False
         job = self._start_job(dry_run)
+        self._warm_up_task = None
         if not dry_run:
             await self._sweep_spool()
         error: str | None = None
@@ -241,6 +243,10 @@ class SyncEngine:
                 if dry_run:
                     self._dry_run_manifest(job.job_id, todo.actions)
                     break
+                if planned_bytes and self._warm_up_task is None:
+                    # Supabase's connection and bucket rules while the first files download: on
+                    # a satellite link a TLS set-up is two round trips they need not wait for.
+                    self._warm_up_task = asyncio.create_task(self._warm_up())
                 await self._execute(job.job_id, todo)
                 if not self._changed_during_transfer:
                     break
@@ -255,6 +261,9 @@ class SyncEngine:
         finally:
             for watcher in watchers:
                 watcher.cancel()
+            if self._warm_up_task is not None:
+                self._warm_up_task.cancel()
+                await asyncio.gather(self._warm_up_task, return_exceptions=True)
             self._running = False
         counters = self._counters(job.job_id)
         if status is JobStatus.COMPLETED and counters.files_failed:
@@ -267,6 +276,12 @@ class SyncEngine:
                 await self.shore.flush()
         self._emit(JobFinished(job.job_id, status, counters, summarize(counters, status, dry_run), error))
         return finished
+
+    async def _warm_up(self) -> None:
+        try:
+            await self.destination.prepare()
+        except Exception as exc:  # the uploads meet (and report) the same problem themselves
+            log.info("could not warm up the storage connection: %s", exc)
 
     def _start_job(self, dry_run: bool) -> Job:
         if not dry_run:

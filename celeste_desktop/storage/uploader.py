@@ -111,6 +111,7 @@ class StorageUploader:
         self._close_on_error = CloseOnError()
         self._bucket_limit: int | None = None
         self._bucket_limit_known = False
+        self._bucket_lock = asyncio.Lock()
         self.tus = TusClient(
             client, policy, target, checkpoints, clock=clock or SystemClock(),
             chunk_size=chunk_size, cache_control=cache_control,
@@ -284,9 +285,17 @@ class StorageUploader:
             )
 
     async def bucket_limit(self) -> int | None:
-        """The bucket's ``file_size_limit`` in bytes (None: no bucket limit or unknown); cached."""
+        """The bucket's ``file_size_limit`` in bytes (None: no bucket limit or unknown); cached.
+
+        Callers at the same moment (the first files of a sync) share one request."""
         if self._bucket_limit_known:
             return self._bucket_limit
+        async with self._bucket_lock:
+            if self._bucket_limit_known:
+                return self._bucket_limit
+            return await self._read_bucket_limit()
+
+    async def _read_bucket_limit(self) -> int | None:
         url = self.target.storage(f"bucket/{self.target.bucket}")
         headers = self.target.headers()
         try:

@@ -41,6 +41,17 @@ async def test_a_small_file_goes_up_in_one_standard_request(dest: Dest, tmp_path
     assert "/object/info/" not in " ".join(s.url for s in dest.sent)
 
 
+async def test_the_first_uploads_of_a_sync_share_one_look_at_the_bucket(dest: Dest, tmp_path: Path) -> None:
+    uploader = dest.uploader(MemoryCheckpoints())
+    sources = [write_file(tmp_path / f"f{n}.pdf", 2048) for n in range(4)]
+    await asyncio.gather(*(
+        uploader.upload(source, key_for(dest, source.name), upload_id=source.name) for source in sources
+    ))  # fmt: skip
+    buckets = [s.url for s in dest.of("GET") if "/bucket/" in s.url]
+    assert len(buckets) == 1, buckets
+    assert all(stored(dest, key_for(dest, source.name)) == source.read_bytes() for source in sources)
+
+
 async def test_a_reply_that_does_not_name_the_object_is_checked_with_object_info(dest: Dest, tmp_path: Path) -> None:
     # Something answered 200 for Storage without its {"Key": …} (a proxy, a captive portal).
     dest.sim.faults.script("storage", "malformed", method="POST", path="/object/documents/", times=1)
