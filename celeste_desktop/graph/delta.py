@@ -41,12 +41,13 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
@@ -108,6 +109,13 @@ class DeltaResult:
     resynced: bool
     reconciled_deletions: int
     fell_back: bool  # folder delta was refused and a root delta was used instead
+
+
+async def _cancel(task: asyncio.Task[Any] | None) -> None:
+    if task is not None and not task.done():
+        task.cancel()
+    if task is not None:
+        await asyncio.gather(task, return_exceptions=True)
 
 
 class _FolderDeltaRefused(Exception):
@@ -303,10 +311,16 @@ class DeltaEnumerator:
         # Changes since a completed enumeration (possibly resumed mid-way), not a full listing.
         incremental = not resync and cursor is not None and bool(cursor.delta_link)
 
-        if check_anchors or not incremental:
+        anchors = _Anchors([], set())
+        reading_anchors: asyncio.Task[_Anchors] | None = None
+        if (check_anchors or not incremental) and mode is DeltaMode.FOLDER:
+            # The selected folder and its ancestors are read while the first page is asked for:
+            # on a satellite link their round trips overlap the delta's.
+            reading_anchors = asyncio.ensure_future(
+                self._anchors(drive_id, sorted(scopes), mode=mode, force=not incremental)
+            )
+        elif check_anchors or not incremental:
             anchors = await self._anchors(drive_id, sorted(scopes), mode=mode, force=not incremental)
-        else:
-            anchors = _Anchors([], set())
         known: set[str] | None = None
         if known_ids is not None and mode is DeltaMode.ROOT and scopes:
             known = set(await _maybe_await(known_ids()))
@@ -325,97 +339,113 @@ class DeltaEnumerator:
                 return False  # the reconcile at the end reports what left the selection
             return item_id in known if known is not None else incremental
 
-        while True:
-            exclude = mode is DeltaMode.FOLDER and incremental and self._exclude_parents
-            headers = {"deltaExcludeParent": "true"} if exclude else None
-            what = "listing changes in OneDrive"
-            response, data = await self._client.fetch_json(url, what=what, headers=headers, classify=_delta_classifier)
-            if response.status_code == 410:
-                resyncs += 1
-                if resyncs > _MAX_RESYNCS:
-                    raise ServiceUnavailable(
-                        f"{SERVICE} kept asking for a fresh listing of the same folder. The copy "
-                        "will try again later; if it keeps happening, export diagnostics.",
-                        status=410,
+        try:
+            while True:
+                exclude = mode is DeltaMode.FOLDER and incremental and self._exclude_parents
+                headers = {"deltaExcludeParent": "true"} if exclude else None
+                what = "listing changes in OneDrive"
+                try:
+                    response, data = await self._client.fetch_json(
+                        url, what=what, headers=headers, classify=_delta_classifier
+                    )
+                except NotFound:
+                    if reading_anchors is not None:
+                        await reading_anchors  # a vanished selected folder says so in plain words
+                    raise
+                if response.status_code == 410:
+                    resyncs += 1
+                    if resyncs > _MAX_RESYNCS:
+                        raise ServiceUnavailable(
+                            f"{SERVICE} kept asking for a fresh listing of the same folder. The copy "
+                            "will try again later; if it keeps happening, export diagnostics.",
+                            status=410,
+                            service=SERVICE,
+                        )
+                    log.info("delta token expired on drive %s (410): reconciling with a full enumeration", drive_id)
+                    url = self._resync_url(response, fresh)
+                    resync, incremental, previous_url = True, False, None
+                    seen.clear()
+                    # The full listing re-delivers every ancestor, so the reconcile never drops one.
+                    await _cancel(reading_anchors)
+                    reading_anchors = None
+                    anchors = await self._anchors(drive_id, sorted(scopes), mode=mode, force=True)
+                    pending_anchors = list(anchors.items)
+                    continue
+                if response.status_code == 501:
+                    if mode is DeltaMode.FOLDER:
+                        raise _FolderDeltaRefused
+                    raise RemoteError(
+                        f"{SERVICE} does not support listing changes in this drive (501 notSupported).",
+                        status=501,
+                        code="notSupported",
                         service=SERVICE,
                     )
-                log.info("delta token expired on drive %s (410): reconciling with a full enumeration", drive_id)
-                url = self._resync_url(response, fresh)
-                resync, incremental, previous_url = True, False, None
-                seen.clear()
-                # The full listing re-delivers every ancestor, so the reconcile never drops one.
-                anchors = await self._anchors(drive_id, sorted(scopes), mode=mode, force=True)
-                pending_anchors = list(anchors.items)
-                continue
-            if response.status_code == 501:
-                if mode is DeltaMode.FOLDER:
-                    raise _FolderDeltaRefused
-                raise RemoteError(
-                    f"{SERVICE} does not support listing changes in this drive (501 notSupported).",
-                    status=501,
-                    code="notSupported",
-                    service=SERVICE,
-                )
-            if data is None:
-                raise MalformedResponse(
-                    f"{SERVICE} answered {response.status_code} while {what}.",
-                    status=response.status_code,
-                    service=SERVICE,
-                )
-            page = parse_item_page(data, drive_id=drive_id, service=SERVICE, what=what)
-            skipped += page.skipped
-            self._client.skipped_items += page.skipped
-            changes: list[RemoteChange] = list(page.changes)
-            if scope_filter is not None:
-                changes, dropped, entered = scope_filter.apply(changes, report_out)
-                filtered += dropped
-                if incremental:
-                    changes = await self._with_moved_in(drive_id, changes, entered, known, scope_filter)
-            if pending_anchors:
-                changes = pending_anchors + changes
-                pending_anchors = []
-            if resync:
-                for change in changes:
-                    if isinstance(change, RemoteItem):
-                        seen.add(change.item_id)
-                    else:
-                        seen.discard(change.item_id)
-            if page.delta_link is not None:
-                if resync and known_ids is not None:
-                    if known is None:
-                        known = set(await _maybe_await(known_ids()))
-                    missing = known - seen - anchors.ancestor_ids
-                    gone = [RemoteDeletion(drive_id, item_id) for item_id in sorted(missing)]
-                    reconciled = len(gone)
-                    changes.extend(gone)
-                last = DeltaPage(drive_id, scope_key, tuple(changes), delta_link=page.delta_link)
-                await _maybe_await(save_page(last))
+                if data is None:
+                    raise MalformedResponse(
+                        f"{SERVICE} answered {response.status_code} while {what}.",
+                        status=response.status_code,
+                        service=SERVICE,
+                    )
+                page = parse_item_page(data, drive_id=drive_id, service=SERVICE, what=what)
+                skipped += page.skipped
+                self._client.skipped_items += page.skipped
+                changes: list[RemoteChange] = list(page.changes)
+                if scope_filter is not None:
+                    changes, dropped, entered = scope_filter.apply(changes, report_out)
+                    filtered += dropped
+                    if incremental:
+                        changes = await self._with_moved_in(drive_id, changes, entered, known, scope_filter)
+                if reading_anchors is not None:
+                    anchors = await reading_anchors
+                    reading_anchors = None
+                    pending_anchors = list(anchors.items)
+                if pending_anchors:
+                    changes = pending_anchors + changes
+                    pending_anchors = []
+                if resync:
+                    for change in changes:
+                        if isinstance(change, RemoteItem):
+                            seen.add(change.item_id)
+                        else:
+                            seen.discard(change.item_id)
+                if page.delta_link is not None:
+                    if resync and known_ids is not None:
+                        if known is None:
+                            known = set(await _maybe_await(known_ids()))
+                        missing = known - seen - anchors.ancestor_ids
+                        gone = [RemoteDeletion(drive_id, item_id) for item_id in sorted(missing)]
+                        reconciled = len(gone)
+                        changes.extend(gone)
+                    last = DeltaPage(drive_id, scope_key, tuple(changes), delta_link=page.delta_link)
+                    await _maybe_await(save_page(last))
+                    pages += 1
+                    delivered += len(changes)
+                    return DeltaResult(
+                        drive_id=drive_id,
+                        scope_item_id=scope_key,
+                        mode=mode,
+                        delta_link=page.delta_link,
+                        pages=pages,
+                        changes=delivered,
+                        skipped_items=skipped,
+                        filtered_out=filtered,
+                        resynced=resync,
+                        reconciled_deletions=reconciled,
+                        fell_back=False,
+                    )
+                if page.next_link is None or page.next_link in (url, previous_url):
+                    raise MalformedResponse(
+                        f"{SERVICE} sent a page of changes with no way to continue (no next or delta "
+                        "link, or the same link again). The copy will try again later.",
+                        service=SERVICE,
+                    )
+                saved = page.next_link + RESYNC_MARK if resync else page.next_link
+                await _maybe_await(save_page(DeltaPage(drive_id, scope_key, tuple(changes), next_link=saved)))
                 pages += 1
                 delivered += len(changes)
-                return DeltaResult(
-                    drive_id=drive_id,
-                    scope_item_id=scope_key,
-                    mode=mode,
-                    delta_link=page.delta_link,
-                    pages=pages,
-                    changes=delivered,
-                    skipped_items=skipped,
-                    filtered_out=filtered,
-                    resynced=resync,
-                    reconciled_deletions=reconciled,
-                    fell_back=False,
-                )
-            if page.next_link is None or page.next_link in (url, previous_url):
-                raise MalformedResponse(
-                    f"{SERVICE} sent a page of changes with no way to continue (no next or delta "
-                    "link, or the same link again). The copy will try again later.",
-                    service=SERVICE,
-                )
-            saved = page.next_link + RESYNC_MARK if resync else page.next_link
-            await _maybe_await(save_page(DeltaPage(drive_id, scope_key, tuple(changes), next_link=saved)))
-            pages += 1
-            delivered += len(changes)
-            previous_url, url = url, page.next_link
+                previous_url, url = url, page.next_link
+        finally:
+            await _cancel(reading_anchors)
 
     async def _with_moved_in(
         self,

@@ -253,6 +253,26 @@ async def test_a_selected_folder_that_vanished(graph: GraphHarness) -> None:
     assert "no longer exists" in caught.value.message
 
 
+async def test_the_folder_and_its_ancestors_are_read_while_the_first_page_is_asked_for(graph: GraphHarness) -> None:
+    import time
+
+    bridge = graph.item("/01_BRIDGE")
+    # Every Graph request takes 1 s, as over a slow satellite link: the folder, its parent (the
+    # root) and the first delta page one after another would take 3 s; side by side, 2 s.
+    graph.sim.faults.script("graph", "delay", seconds=1.0, times=50)
+    store = FakeStore()
+    started = time.monotonic()
+    await graph.enumerator(page_size=1000).enumerate(
+        graph.personal, bridge.id, cursor=None, save_page=store.save, mode=DeltaMode.FOLDER,
+        selection=(bridge.id,), known_ids=store.known_ids, known_folders=store.folders(),
+    )  # fmt: skip
+    elapsed = time.monotonic() - started
+    assert store.below(bridge.id) == truth_below(graph.sim, bridge.id)
+    root_id = graph.sim.graph.tenant.drives[graph.personal].root_id
+    assert store.pages[0].changes[0].item_id == root_id  # the ancestors still come first
+    assert elapsed < 2.6, f"{elapsed:.2f} s: the anchors were read before the delta, not beside it"
+
+
 async def test_pages_hold_remote_items_with_parent_ids(graph: GraphHarness) -> None:
     bridge = graph.item("/01_BRIDGE")
     store = FakeStore()
