@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QPushButton, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialogButtonBox, QFormLayout, QPushButton, QSpinBox, QVBoxLayout, QWidget
 
 from celeste_desktop.config.settings import Settings, load_settings, save_settings
 from celeste_desktop.domain.errors import CelesteError
 from celeste_desktop.engine.budget import MB, BudgetLevel, BudgetStatus, budget_status
-from celeste_desktop.gui.settings_dialog import ERROR_STYLE, ErrorLabel, fit_to_text, form, note, show_modal
+from celeste_desktop.gui.settings_dialog import ERROR_STYLE, ErrorLabel, SavingDialog, fit_to_text, form, note
 
 __all__ = ["BudgetDialog"]
 
@@ -25,7 +25,7 @@ def _mb(nbytes: int) -> str:
     return f"{nbytes / MB:,.0f} MB" if nbytes >= 10 * MB else f"{nbytes / MB:,.1f} MB"
 
 
-class BudgetDialog(QDialog):
+class BudgetDialog(SavingDialog):
     """A new monthly and daily budget; OK ("Raise and resume") only once syncing could resume."""
 
     def __init__(
@@ -125,11 +125,3 @@ class BudgetDialog(QDialog):
         self.saved = settings
         return True
 
-    def _ok(self) -> None:
-        if self.apply():
-            self.accept()
-
-    async def run(self) -> Settings | None:
-        """Show the dialog until it closes; the settings saved, or None."""
-        await show_modal(self)
-        return self.saved

@@ -156,6 +156,25 @@ def fit_to_text(window: QWidget, columns: int, lines: int) -> None:
     window.resize(width, height)
 
 
+class SavingDialog(QDialog):
+    """A dialog whose OK saves (``apply()``, False when it could not) and whose ``run()`` gives
+    the settings it saved, or None."""
+
+    saved: Settings | None = None
+
+    def apply(self) -> bool:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def _ok(self) -> None:
+        if self.apply():
+            self.accept()
+
+    async def run(self) -> Settings | None:
+        """Show the dialog until it closes; the settings saved (by OK, or Apply), or None."""
+        await show_modal(self)
+        return self.saved
+
+
 async def show_modal(dialog: QDialog) -> int:
     """Show ``dialog`` window-modal with ``open()`` and wait on the qasync loop for its result.
 
@@ -235,7 +254,7 @@ class _Field:
     tab: int
 
 
-class SettingsDialog(QDialog):
+class SettingsDialog(SavingDialog):
     """Edit the settings; OK or Apply saves them. ``saved`` is the last saved Settings, or None.
 
     ``set_start_at_login(enabled)`` (gui/autostart.py) is called when that box changes, before
@@ -664,14 +683,6 @@ class SettingsDialog(QDialog):
         self.applied.emit(settings)
         return True
 
-    def _ok(self) -> None:
-        if self.apply():
-            self.accept()
-
-    async def run(self) -> Settings | None:
-        """Show the dialog until it closes; the settings saved (by OK or Apply), or None."""
-        await show_modal(self)
-        return self.saved
 
 
 async def edit_settings(

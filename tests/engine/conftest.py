@@ -5,12 +5,18 @@ every tests folder has a ``conftest`` module and importing one by name is ambigu
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import io
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from celeste_desktop.cli.context import CliContext
+from celeste_desktop.cli.main import run
+from celeste_desktop.compose import Services, open_services
+from celeste_desktop.config.paths import AppPaths
 from celeste_desktop.domain.models import DeliveredFile, PlannedAction, RemoteItem
 
 DRIVE = "drive-1"
@@ -85,3 +91,24 @@ class Drive:
 @pytest.fixture
 def drive() -> Drive:
     return Drive()
+
+
+@pytest.fixture
+def ready_home(sim_home: Path) -> Path:
+    """``sim_home`` signed in with a device code, as a person would with the CLI."""
+    code = run(["--home", str(sim_home), "login", "--device-code"], stdin=io.StringIO(), stdout=io.StringIO(),
+               stderr=io.StringIO())  # fmt: skip
+    assert code == 0
+    return sim_home
+
+
+@pytest.fixture
+async def services(ready_home: Path) -> AsyncIterator[Services]:
+    """The app's services for ``ready_home``, with the signed-in account recorded."""
+    context = CliContext(paths=AppPaths.resolve(ready_home))
+    built = open_services(context.paths, context.settings, context.secrets())
+    account = built.session.current_account()
+    assert account is not None
+    built.state.set_account(account.username, account.tenant_id or "")
+    yield built
+    await built.aclose()

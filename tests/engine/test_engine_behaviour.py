@@ -6,15 +6,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from celeste_desktop.cli.context import CliContext
 from celeste_desktop.cli.main import run
-from celeste_desktop.compose import Services, open_services
-from celeste_desktop.config.paths import AppPaths
+from celeste_desktop.compose import Services
 from celeste_desktop.domain.models import FileProblemKind, JobStatus
 from celeste_desktop.engine.events import Event, FileDone, FileStarted, JobFinished, Paused, PauseReason, Resumed
 from celeste_desktop.sim.stack import SimStack
@@ -35,23 +31,6 @@ async def until(condition: Callable[[], bool], seconds: float = 60.0) -> None:
 
 async def acli(home: Path, *argv: str) -> int:
     return await asyncio.to_thread(cli, home, *argv)
-
-
-@pytest.fixture
-def ready_home(sim_home: Path, sim: SimStack) -> Path:
-    assert cli(sim_home, "login", "--device-code") == 0
-    return sim_home
-
-
-@pytest.fixture
-async def services(ready_home: Path) -> AsyncIterator[Services]:
-    context = CliContext(paths=AppPaths.resolve(ready_home))
-    built = open_services(context.paths, context.settings, context.secrets())
-    account = built.session.current_account()
-    assert account is not None
-    built.state.set_account(account.username, account.tenant_id or "")
-    yield built
-    await built.aclose()
 
 
 async def test_urgent_folder_files_all_finish_before_any_other_starts(ready_home: Path, services: Services) -> None:

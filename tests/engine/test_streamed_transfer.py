@@ -6,15 +6,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from celeste_desktop.cli.context import CliContext
 from celeste_desktop.cli.main import run
-from celeste_desktop.compose import Services, open_services
-from celeste_desktop.config.paths import AppPaths
+from celeste_desktop.compose import Services
 from celeste_desktop.domain.models import JobStatus
 from celeste_desktop.engine.events import Event, FileProgress
 from celeste_desktop.sim.faults import LinkShaper
@@ -27,21 +24,18 @@ def cli(home: Path, *argv: str) -> int:
     return run(["--home", str(home), *argv], stdin=io.StringIO(), stdout=io.StringIO(), stderr=io.StringIO())
 
 
-@pytest.fixture
-def ready_home(sim_home: Path) -> Path:
-    assert cli(sim_home, "login", "--device-code") == 0
-    return sim_home
-
-
-@pytest.fixture
-async def services(ready_home: Path) -> AsyncIterator[Services]:
-    context = CliContext(paths=AppPaths.resolve(ready_home))
-    built = open_services(context.paths, context.settings, context.secrets())
-    account = built.session.current_account()
-    assert account is not None
-    built.state.set_account(account.username, account.tenant_id or "")
-    yield built
-    await built.aclose()
+def assert_streamed(events: list[Event], path: str, size: int) -> None:
+    """The upload began before the download ended, and never ran ahead of the written bytes."""
+    progress = [e for e in events if isinstance(e, FileProgress) and e.path == path]
+    last_download = max(i for i, e in enumerate(progress) if e.phase == "download")
+    first_upload = min(i for i, e in enumerate(progress) if e.phase == "upload" and e.done > 0)
+    assert first_upload < last_download, "the upload waited for the whole download"
+    written = 0
+    for event in progress:
+        if event.phase == "download":
+            written = max(written, event.done)
+        elif event.done < size:
+            assert event.done <= written
 
 
 def stored_matches_source(sim: SimStack, path: str) -> bool:
@@ -64,17 +58,7 @@ async def test_the_upload_runs_while_the_download_is_still_arriving(
     events: list[Event] = []
     job = await asyncio.wait_for(services.engine(events.append).run(), 120)
     assert job.status is JobStatus.COMPLETED
-    progress = [e for e in events if isinstance(e, FileProgress) and e.path == "Big/Survey.pdf"]
-    last_download = max(i for i, e in enumerate(progress) if e.phase == "download")
-    first_upload = min(i for i, e in enumerate(progress) if e.phase == "upload" and e.done > 0)
-    assert first_upload < last_download, "the upload waited for the whole download"
-    # Never ahead of what the download had written.
-    written = 0
-    for event in progress:
-        if event.phase == "download":
-            written = max(written, event.done)
-        elif event.done < 40 * MIB:
-            assert event.done <= written
+    assert_streamed(events, "Big/Survey.pdf", 40 * MIB)
     assert stored_matches_source(sim, "Big/Survey.pdf")
 
 
@@ -154,10 +138,7 @@ async def test_a_small_file_streams_too_and_is_stored_only_once_verified(
     events: list[Event] = []
     job = await asyncio.wait_for(services.engine(events.append).run(), 120)
     assert job.status is JobStatus.COMPLETED
-    progress = [e for e in events if isinstance(e, FileProgress) and e.path == "Small/Crew List.pdf"]
-    last_download = max(i for i, e in enumerate(progress) if e.phase == "download")
-    first_upload = min(i for i, e in enumerate(progress) if e.phase == "upload" and e.done > 0)
-    assert first_upload < last_download, "the upload waited for the whole download"
+    assert_streamed(events, "Small/Crew List.pdf", 3 * MIB)
     assert stored_matches_source(sim, "Small/Crew List.pdf")
     assert _transfers(services) == []  # a small file keeps no checkpoint
 
