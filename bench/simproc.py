@@ -21,20 +21,15 @@ It stops at end of input (the benchmark closing the pipe) or on SIGTERM / SIGINT
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import resource
-import signal
 import sys
-import tempfile
 import threading
 from collections import Counter
-from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from celeste_desktop.sim.faults import FaultPlan, parse_spec
+from celeste_desktop.sim.__main__ import parse_args, serve, start_stack
 from celeste_desktop.sim.stack import SimStack
 
 
@@ -106,47 +101,15 @@ def _check(stack: SimStack) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench/simproc.py", description=__doc__)
-    parser.add_argument("--tenant-size", type=int, default=None)
-    parser.add_argument("--auto-consent", action="store_true")
-    parser.add_argument("--faults", default="")
-    parser.add_argument("--data-dir", type=Path, default=None)
-    parser.add_argument("--seed", type=int, default=1)
-    args = parser.parse_args(argv)
-    plan = parse_spec(args.faults) if args.faults else FaultPlan()
-    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="celeste-bench-sim-"))
-    stack = SimStack.start(
-        data_dir=data_dir,
-        tenant_size=args.tenant_size,
-        auto_consent=args.auto_consent,
-        faults=plan,
-        seed=args.seed,
-        device_code_interval_s=1 if args.auto_consent else 5,
-    )
-    stop = threading.Event()
+    stack = start_stack(parse_args(argv, prog="bench/simproc.py"), temp_prefix="celeste-bench-sim-")
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    sys.stdout.write(json.dumps(stack.settings_json()) + "\n")
-    sys.stdout.flush()
-
-    def serve_commands() -> None:
+    def serve_commands(stop: threading.Event) -> None:
         for line in sys.stdin:
             sys.stdout.write(json.dumps(_answer(stack, line.strip())) + "\n")
             sys.stdout.flush()
         stop.set()
 
-    threading.Thread(target=serve_commands, name="bench-commands", daemon=True).start()
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        stack.stop()
-    return 0
-
+    return serve(stack, beside=serve_commands)
 
 if __name__ == "__main__":
     raise SystemExit(main())
