@@ -410,7 +410,11 @@ def phase_rates(sampler: StatsSampler) -> dict[str, Any]:
             continue
         first, last, moved = span
         seconds = max(last - first, 1e-6)
-        result[name] = {"seconds": round(seconds, 2), "bytes": moved, "mb_s": round(moved / seconds / MB, 1)}
+        began = sampler.samples[0][0]
+        result[name] = {
+            "seconds": round(seconds, 2), "bytes": moved, "mb_s": round(moved / seconds / MB, 1),
+            "from_s": round(first - began, 2), "to_s": round(last - began, 2),  # since sampling began
+        }  # fmt: skip
     return result
 
 

@@ -177,6 +177,14 @@ class UsageTracker:
             self._state.add_usage(today, sent=self._pending_sent, received=self._pending_received)
             self._pending_sent = self._pending_received = 0
 
+    def gate_status(self) -> BudgetStatus | None:
+        """What the engine checks before each file: None (no reading of the state at all) when
+        no budget is set and no Sync anyway holds, else :meth:`status`."""
+        settings = self._settings
+        if not (settings.budget_monthly_mb or settings.budget_daily_mb or self.override):
+            return None
+        return self.status()
+
     def status(self) -> BudgetStatus:
         settings = self._settings
         today = self._clock.now().astimezone().date()
@@ -230,7 +238,7 @@ class Services:
         )  # fmt: skip
         engine = SyncEngine(
             state=self.state, source=self.source, destination=self.sink, config=config, clock=self.clock,
-            emit=emit, shore=self.shore, budget=self.usage.status, probe=self.probe,
+            emit=emit, shore=self.shore, budget=self.usage.gate_status, probe=self.probe,
         )  # fmt: skip
         self.usage.listeners.append(engine.check_budget)
         return engine

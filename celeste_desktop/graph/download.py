@@ -5,9 +5,10 @@ How one download goes:
 1. ``GET /drives/{d}/items/{i}/content`` through the Graph policy, redirects NOT followed:
    the 302 ``Location`` is a short-lived pre-authenticated URL on another host.
 2. That URL is fetched with no ``Authorization`` header (the host refuses one, and the token
-   must not leak to it), streamed to the spool in bounded memory (writes of at most
-   ``write_bytes``), hashed on the way (SHA-256 and QuickXorHash), with an ``fsync`` and a
-   progress callback every ``checkpoint_bytes`` so the engine can save a durable offset.
+   must not leak to it), streamed to the spool in bounded memory (writes of ``write_bytes``,
+   up to ``_Spool.LAG_WRITES`` times that while the writer lags), hashed on the way (SHA-256
+   and QuickXorHash), with an ``fsync`` and a progress callback every ``checkpoint_bytes`` so
+   the engine can save a durable offset.
 3. A dropped connection resumes with ``Range: bytes=<offset>-`` (and ``If-Range`` with the
    download's ETag). A server that ignores Range answers 200: the spool restarts from 0.
    An expired URL (401/403 from the download host) is replaced by a fresh one and the
@@ -21,8 +22,8 @@ How one download goes:
    after upload); anything else raises `IntegrityError`. Without a listed hash, the size is
    checked and the result says so in ``note``.
 
-Writing and hashing run in a worker thread, one 1 MiB write in flight per spool, while the
-event loop reads the network; the re-hash of a resumed prefix runs in a thread too.
+Writing and hashing run in a worker thread, one write (1 MiB, more while the writer lags)
+in flight per spool, while the event loop reads the network; the re-hash of a resumed prefix runs in a thread too.
 """
 
 from __future__ import annotations
@@ -134,14 +135,20 @@ def _same_content(listed: RemoteItem, current: RemoteItem) -> bool:
 
 
 class _Spool:
-    """The spool file with its running hashes; bytes land on disk in writes of ``write_bytes``.
+    """The spool file with its running hashes; bytes land on disk in writes of ``write_bytes``
+    or more.
 
     Each write (with its SHA-256 and QuickXorHash updates, and at every ``checkpoint_bytes``
     an ``fsync``) runs in a worker thread while the event loop goes on reading the network: one
-    write in flight at a time, so memory stays at two buffers and the file is written in order.
+    write in flight at a time, so the file is written in order. While it runs, arriving chunks
+    gather (up to ``LAG_WRITES`` writes' worth, then the reader waits) and go as one write next,
+    so a writer slowed by a busy event loop (it needs the GIL between its steps) or by an
+    ``fsync`` does not stall the network: writes grow instead.
     ``offset`` counts the bytes received; ``synced`` the bytes known to be on disk (it trails by
     at most one write); ``sync()`` waits until every received byte is.
     """
+
+    LAG_WRITES = 4  # chunks gathered while a write runs, in writes' worth, before the reader waits
 
     def __init__(
         self,
@@ -159,7 +166,10 @@ class _Spool:
         self.file: IO[bytes] = path.open("r+b" if path.exists() else "w+b")
         self.write_bytes = write_bytes
         self.checkpoint_bytes = checkpoint_bytes
-        self.buffer = bytearray()
+        # Received chunks not yet handed to the writer: kept as they came (the writer thread
+        # writes and hashes them one by one), so the event loop never copies a byte.
+        self.chunks: list[bytes] = []
+        self.buffered = 0
         self.offset = 0  # bytes received (written, being written, or buffered)
         self.synced = 0
         self.sha256 = hashlib.sha256()
@@ -203,7 +213,8 @@ class _Spool:
             self.on_written(0)
 
     def _reset(self) -> None:
-        self.buffer.clear()
+        self.chunks = []
+        self.buffered = 0
         self.file.seek(0)
         self.file.truncate(0)
         self.offset = self.synced = self._asked = self._writing_end = 0
@@ -211,10 +222,13 @@ class _Spool:
         self.quickxor = QuickXorHash()
 
     async def feed(self, chunk: bytes) -> None:
-        self.buffer.extend(chunk)
+        self.chunks.append(chunk)
+        self.buffered += len(chunk)
         self.offset += len(chunk)
-        if len(self.buffer) >= self.write_bytes:
-            await self._write_out(sync=self.offset - self._asked >= self.checkpoint_bytes)
+        if self.buffered >= self.write_bytes:
+            writing = self._writing
+            if writing is None or writing.done() or self.buffered >= self.write_bytes * self.LAG_WRITES:
+                await self._write_out(sync=self.offset - self._asked >= self.checkpoint_bytes)
 
     async def sync(self) -> None:
         """Every received byte written and (if durable) on disk."""
@@ -224,16 +238,15 @@ class _Spool:
 
     async def _write_out(self, *, sync: bool) -> None:
         await self._drain()
-        data = bytes(self.buffer)
-        self.buffer.clear()
+        data, self.chunks, self.buffered = self.chunks, [], 0
         if sync:
             self._asked = self.offset
             self._writing_synced = self.offset
         self._writing_end = self.offset
         self._writing = _WRITER.submit(self._write, data, sync and self.durable)
 
-    def _write(self, data: bytes, fsync: bool) -> None:  # in the writer thread
-        if data:
+    def _write(self, chunks: list[bytes], fsync: bool) -> None:  # in the writer thread
+        for data in chunks:
             self.file.write(data)
             self.sha256.update(data)
             self.quickxor.update(data)

@@ -17,6 +17,7 @@ import httpx
 from celeste_desktop import __version__
 from celeste_desktop.domain.errors import ConfigError
 from celeste_desktop.net.shaping import ByteMeter, RateLimiter, ShapedTransport
+from celeste_desktop.net.streams import AsyncioBackend, install_backend
 
 __all__ = ["USER_AGENT", "HttpOptions", "make_async_client", "make_ssl_context"]
 
@@ -102,6 +103,8 @@ def make_async_client(
         proxy=_check_proxy(options.proxy) if options.proxy else None,
         trust_env=False,
     )
+    # asyncio's transports under httpcore: many TLS records per read (net/streams.py).
+    install_backend(inner, AsyncioBackend())
     transport = ShapedTransport(inner, meter=meter, up_limiter=up_limiter, down_limiter=down_limiter)
     timeout = httpx.Timeout(
         connect=options.connect_timeout,

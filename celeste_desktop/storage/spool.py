@@ -2,8 +2,9 @@
 after an error reply to an upload.
 
 `FileSlice` streams ``[offset, offset + length)`` of a file in 1 MiB pieces read in a worker
-thread, each from a freshly opened handle: memory stays bounded whatever the file size, no
-6 MB chunk is ever built, and a cancelled upload leaves no open file behind.
+thread, each from a freshly opened handle, the next piece read while one is sent: memory stays
+bounded whatever the file size (two pieces), no 6 MB chunk is ever built, and a cancelled
+upload leaves no open file behind.
 
 `CloseOnError` is passed as the request's ``auth``: Supabase Storage answers a refusal (RLS,
 size) before reading a large body, and a connection whose request body the server never read
@@ -58,21 +59,35 @@ class FileSlice(httpx.AsyncByteStream):
     async def __aiter__(self) -> AsyncIterator[bytes]:
         position = self._offset
         end = self._offset + self._length
-        while position < end:
-            size = min(self._piece_size, end - position)
-            if self._ready is not None:
-                await self._ready(position + size)
-            data = await asyncio.to_thread(_read_at, self._path, position, size)
-            if not data:
-                raise IntegrityError(
-                    f"The local copy of this file ended at {position} bytes, before the {end} "
-                    "bytes being uploaded; it will be downloaded again.",
-                    path=str(self._path),
-                )
-            position += len(data)
-            yield data
-            if self._on_piece is not None:
-                self._on_piece(position)
+        ahead: asyncio.Future[bytes] | None = None  # the next piece, read while this one is sent
+        try:
+            while position < end:
+                size = min(self._piece_size, end - position)
+                if ahead is None:
+                    if self._ready is not None:
+                        await self._ready(position + size)
+                    ahead = self._read(position, size)
+                data = await ahead
+                ahead = None
+                if not data:
+                    raise IntegrityError(
+                        f"The local copy of this file ended at {position} bytes, before the {end} "
+                        "bytes being uploaded; it will be downloaded again.",
+                        path=str(self._path),
+                    )
+                position += len(data)
+                following = min(self._piece_size, end - position)
+                if following and self._ready is None:
+                    ahead = self._read(position, following)
+                yield data
+                if self._on_piece is not None:
+                    self._on_piece(position)
+        finally:
+            if ahead is not None:
+                ahead.cancel()  # a read not yet started is dropped; one running just finishes
+
+    def _read(self, position: int, size: int) -> asyncio.Future[bytes]:
+        return asyncio.ensure_future(asyncio.to_thread(_read_at, self._path, position, size))
 
 
 class _CloseAfter(httpx.AsyncByteStream):

@@ -15,7 +15,8 @@ from graph_helpers import GraphHarness, SimulatedKill, qxh
 
 from celeste_desktop.domain.errors import AccessDenied, IntegrityError, SourceChanged
 from celeste_desktop.domain.models import DriveKind, RemoteItem
-from celeste_desktop.graph.download import NO_HASH_NOTE, DownloadProgress
+from celeste_desktop.graph.download import NO_HASH_NOTE, DownloadProgress, _Spool
+from celeste_desktop.net.streams import READ_HIGH_WATER
 from celeste_desktop.sim.tenant_model import Item
 
 
@@ -265,4 +266,7 @@ async def test_a_100_mb_download_keeps_memory_small(graph: GraphHarness, tmp_pat
     finally:
         tracemalloc.stop()
     assert result.size == 100 * 1024 * 1024 and result.quickxor == item.quickxor
-    assert peak < 10 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
+    # Bounded whatever the file size: chunks gathered while a write lags, the write in flight,
+    # the socket's read buffer, plus the in-process simulator's own buffers (all traced here).
+    bound = (2 * _Spool.LAG_WRITES + 2) * 1024 * 1024 + READ_HIGH_WATER + 2 * 1024 * 1024
+    assert peak < bound < 20 * 1024 * 1024, f"peak {peak / 1e6:.1f} MB"
