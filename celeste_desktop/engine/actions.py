@@ -5,11 +5,12 @@ instant resumes where it stopped: the download from its flushed offset, the TUS 
 offset the server confirms, and an upload already confirmed is not sent again. Registration is
 an idempotent upsert keyed by the document id, so doing it twice after a crash is harmless.
 
-A small file (at most `SMALL_FILE_BYTES`, smaller than one download checkpoint and sent in one
-request) keeps no checkpoint at all: no per-step state rows, no ``fsync`` of its spool. A kill
-mid-way leaves it undelivered, and the next run fetches and sends it whole again — at most
-`SMALL_FILE_BYTES` per file in flight, the bytes one checkpoint interval of a large file risks
-anyway — while each small file costs one local transaction instead of a dozen (benchmark B2).
+A small file (at most `SMALL_FILE_BYTES`, sent in one request) keeps no checkpoint at all: no
+per-step state rows, no ``fsync`` of its spool. A kill mid-way leaves it undelivered, and the
+next run fetches and sends it whole again — at most `SMALL_FILE_BYTES` per file in flight, about
+what a large file risks between its checkpoints (one 2 MiB interval plus the writes and TUS
+chunk in flight) — while each small file costs one local transaction instead of a dozen
+(benchmark B2).
 
 When an action is done, its row in the job's manifest (the job's counters) and its shore-side
 status are written *before* the local state records it as done: a kill in between then only

@@ -148,7 +148,7 @@ class _Spool:
     at most one write); ``sync()`` waits until every received byte is.
     """
 
-    LAG_WRITES = 4  # chunks gathered while a write runs, in writes' worth, before the reader waits
+    LAG_WRITES = 2  # chunks gathered while a write runs, in writes' worth, before the reader waits
 
     def __init__(
         self,
@@ -299,7 +299,7 @@ class Downloader:
         http: httpx.AsyncClient | None = None,
         policy: RetryPolicy | None = None,
         clock: Clock | None = None,
-        checkpoint_bytes: int = 4 * _MIB,
+        checkpoint_bytes: int = 2 * _MIB,
         write_bytes: int = _MIB,
         max_stalls: int = 6,
     ) -> None:
