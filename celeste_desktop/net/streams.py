@@ -35,7 +35,7 @@ import httpcore
 __all__ = ["READ_CHUNK", "READ_HIGH_WATER", "AsyncioBackend", "install_backend"]
 
 READ_CHUNK = 256 * 1024  # the most one read returns (the rate limiters' granularity)
-READ_HIGH_WATER = 512 * 1024  # unread bytes at which the socket stops being read
+READ_HIGH_WATER = 256 * 1024  # unread bytes at which the socket stops being read
 WRITE_HIGH_WATER = 256 * 1024  # the transport's buffer size at which a write waits
 
 _SocketOption = tuple[int, int, int] | tuple[int, int, bytes | bytearray] | tuple[int, int, None, int]

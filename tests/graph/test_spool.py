@@ -27,11 +27,11 @@ class SlowDiskSpool(_Spool):
         self.gate = threading.Event()
         self.gate.set()
 
-    def _write(self, chunks: list[bytes], fsync: bool) -> None:
+    def _write(self, chunks: list[bytes]) -> None:
         self.write_sizes.append(sum(len(c) for c in chunks))
         self.gate.wait(5)
         time.sleep(0.03)
-        super()._write(chunks, fsync)
+        super()._write(chunks)
 
     async def feed(self, chunk: bytes) -> None:
         await super().feed(chunk)
@@ -78,3 +78,51 @@ async def test_memory_stays_bounded_while_the_writer_is_stuck(tmp_path: Path) ->
 async def _feed(spool: _Spool, chunk: bytes, times: int) -> None:
     for _ in range(times):
         await spool.feed(chunk)
+
+
+class SlowFsyncSpool(_Spool):
+    """A disk whose fsync takes 50 ms (writes themselves are quick)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.fsyncs: list[int] = []  # the file's size at each fsync
+        self.writing_during_fsync = 0
+
+    def _fsync_file(self) -> None:
+        size = os.fstat(self.file.fileno()).st_size
+        self.fsyncs.append(size)
+        time.sleep(0.05)
+        if os.fstat(self.file.fileno()).st_size > size:
+            self.writing_during_fsync += 1
+        super()._fsync_file()
+
+
+async def test_checkpoint_fsyncs_run_beside_the_writes(tmp_path: Path) -> None:
+    data = os.urandom(16 * MIB)
+    spool = SlowFsyncSpool(tmp_path / "spool.bin", MIB, 2 * MIB)
+    synced_seen: list[int] = []
+    for at in range(0, len(data), 256 * KIB):
+        await spool.feed(data[at : at + 256 * KIB])
+        await asyncio.sleep(0.001)  # the network's pace
+        synced_seen.append(spool.synced)
+        assert spool.synced <= spool.offset
+    await spool.sync()
+    spool.close()
+    assert spool.synced == len(data)
+    assert (tmp_path / "spool.bin").read_bytes() == data
+    assert synced_seen == sorted(synced_seen)  # checkpoints only move forward...
+    assert 0 < synced_seen[-1] < len(data)  # ...and trail the bytes received
+    # Writes went on while a 50 ms fsync ran, instead of waiting for it.
+    assert spool.writing_during_fsync > 0
+    # Fewer fsyncs than checkpoints: one runs at a time and covers all written before it.
+    assert 1 < len(spool.fsyncs) <= 8
+
+
+async def test_sync_makes_everything_durable_without_durability_too(tmp_path: Path) -> None:
+    spool = _Spool(tmp_path / "spool.bin", MIB, 2 * MIB, durable=False)
+    await spool.feed(b"x" * (3 * MIB + 5))
+    await spool.sync()
+    assert spool.synced == spool.offset == 3 * MIB + 5
+    await spool.reset()
+    assert spool.synced == spool.offset == 0
+    spool.close()

@@ -100,7 +100,7 @@ async def test_requests_go_through_asyncio_streams_and_read_many_tls_records_at_
             await asyncio.sleep(0.002)  # a consumer slower than loopback: data piles up
             sizes.append(len(chunk))
             received += chunk
-            # Reading stops while half a megabyte waits unread, whatever the sender does.
+            # Reading stops while 256 KiB wait unread, whatever the sender does.
             assert stream.unread <= READ_HIGH_WATER + READ_CHUNK
     assert bytes(received) == body
     assert 16 * 1024 < max(sizes) <= READ_CHUNK  # many 16 KiB TLS records per read
