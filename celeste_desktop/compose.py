@@ -130,11 +130,17 @@ class UsageTracker:
     # and a kill loses at most that much of the day's count.
     CHECK_BYTES = 1024 * 1024
     FLUSH_BYTES = 8 * 1024 * 1024
+    # The engine asks before every file; the period's and the day's stored totals are read from
+    # SQLite at most this often (this process's own bytes are added as they are booked, so the
+    # figure lags only what another process, a scheduled run beside the window, booked).
+    STORED_SECONDS = 5.0
 
     def __init__(self, state: StateDB, settings: Settings, clock: Clock) -> None:
         self._state = state
         self._settings = settings
         self._clock = clock
+        # ((period start, today), month's stored bytes, today's stored bytes, read at)
+        self._stored: tuple[tuple[date, date], int, int, float] | None = None
         self._pending_sent = 0
         self._pending_received = 0
         self._unchecked = 0
@@ -175,7 +181,26 @@ class UsageTracker:
             # Plan days are local days, like the budget's reset day and the chart.
             today = self._clock.now().astimezone().date()
             self._state.add_usage(today, sent=self._pending_sent, received=self._pending_received)
+            booked = self._pending_sent + self._pending_received
             self._pending_sent = self._pending_received = 0
+            stored = self._stored
+            if stored is not None:
+                (start, day), month_bytes, day_bytes, read_at = stored
+                if day == today:
+                    self._stored = ((start, day), month_bytes + booked, day_bytes + booked, read_at)
+                else:
+                    self._stored = None
+
+    def _stored_usage(self, start: date, today: date) -> tuple[int, int]:
+        """The bytes already booked in the state for the period and for today."""
+        now = self._clock.monotonic()
+        stored = self._stored
+        if stored is None or stored[0] != (start, today) or now - stored[3] > self.STORED_SECONDS:
+            month = self._state.usage_total(start, today)
+            day = self._state.usage_total(today, today)
+            stored = ((start, today), month.bytes_sent + month.bytes_received, day.bytes_sent + day.bytes_received, now)
+            self._stored = stored
+        return stored[1], stored[2]
 
     def gate_status(self) -> BudgetStatus | None:
         """What the engine checks before each file: None (no reading of the state at all) when
@@ -189,13 +214,12 @@ class UsageTracker:
         settings = self._settings
         today = self._clock.now().astimezone().date()
         period = plan_period(today, settings.budget_reset_day)
-        month = self._state.usage_total(period.start, today)
-        day = self._state.usage_total(today, today)
+        month_bytes, day_bytes = self._stored_usage(period.start, today)
         pending = self._pending_sent + self._pending_received
         return budget_status(
             today=today, reset_day=settings.budget_reset_day, monthly_mb=settings.budget_monthly_mb,
-            daily_mb=settings.budget_daily_mb, monthly_used=month.bytes_sent + month.bytes_received + pending,
-            daily_used=day.bytes_sent + day.bytes_received + pending, override=self.override,
+            daily_mb=settings.budget_daily_mb, monthly_used=month_bytes + pending,
+            daily_used=day_bytes + pending, override=self.override,
         )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ import asyncio
 import io
 import json
 import time
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from celeste_desktop.engine.events import Event, Paused, PauseReason, Resumed
 from celeste_desktop.net.clock import FakeClock
 from celeste_desktop.sim.stack import SimStack
 from celeste_desktop.storage.tus import CHUNK_SIZE
-from celeste_desktop.store.db import open_state
+from celeste_desktop.store.db import StateDB, open_state
 from celeste_desktop.store.records import FileState
 
 FOLDERS = ("01_BRIDGE", "04_MANUALS")
@@ -213,20 +214,68 @@ def test_sync_pauses_within_one_chunk_of_the_budget_and_resumes_at_the_reset(
     assert len(rows) == len(sim.supabase.list_objects(BUCKET)) > len(unfinished)
 
 
-def test_sync_anyway_holds_for_this_plan_period_only(home: Path) -> None:
+@pytest.fixture
+def budget_state(home: Path) -> Iterator[tuple[StateDB, FakeClock]]:
+    """The app's state in ``home`` and a clock at noon on 29 November 2031."""
     paths = AppPaths.resolve(home)
     paths.ensure()
-    clock = FakeClock(start=datetime(2031, 11, 29, 12, 0).astimezone(), auto_advance=False)
     state = open_state(paths.state_db)
     try:
-        usage = UsageTracker(state, Settings(budget_monthly_mb=1, budget_reset_day=1), clock)
-        state.add_usage(date(2031, 11, 29), sent=2 * MB)
-        assert usage.status().blocks
-        usage.override = True
-        assert usage.override and not usage.status().blocks
-        clock.advance(2 * 86400)  # 1 December: a new period, a new budget
-        assert not usage.override
-        state.add_usage(date(2031, 12, 1), received=2 * MB)
-        assert usage.status().blocks, "the officer's choice does not carry into the next period"
+        yield state, FakeClock(start=datetime(2031, 11, 29, 12, 0).astimezone(), auto_advance=False)
     finally:
         state.close()
+
+
+def test_sync_anyway_holds_for_this_plan_period_only(budget_state: tuple[StateDB, FakeClock]) -> None:
+    state, clock = budget_state
+    usage = UsageTracker(state, Settings(budget_monthly_mb=1, budget_reset_day=1), clock)
+    state.add_usage(date(2031, 11, 29), sent=2 * MB)
+    assert usage.status().blocks
+    usage.override = True
+    assert usage.override and not usage.status().blocks
+    clock.advance(2 * 86400)  # 1 December: a new period, a new budget
+    assert not usage.override
+    state.add_usage(date(2031, 12, 1), received=2 * MB)
+    assert usage.status().blocks, "the officer's choice does not carry into the next period"
+
+
+class CountingState:
+    """The real state, counting how often the budget's totals are read from SQLite."""
+
+    def __init__(self, state: Any) -> None:
+        self._state = state
+        self.reads = 0
+
+    def add_usage(self, day: date, sent: int = 0, received: int = 0) -> None:
+        self._state.add_usage(day, sent=sent, received=received)
+
+    def usage_total(self, start: date, end: date) -> Any:
+        self.reads += 1
+        return self._state.usage_total(start, end)
+
+
+def test_the_per_file_budget_check_reads_the_state_seldom_and_stays_exact(
+    budget_state: tuple[StateDB, FakeClock],
+) -> None:
+    state, clock = budget_state
+    counting = CountingState(state)
+    usage = UsageTracker(counting, Settings(budget_monthly_mb=100, budget_reset_day=1), clock)  # type: ignore[arg-type]
+    state.add_usage(date(2031, 11, 20), sent=10 * MB)  # earlier this period
+    state.add_usage(date(2031, 11, 29), received=5 * MB)  # earlier today
+    for _ in range(1000):  # a thousand small files, one check each
+        status = usage.gate_status()
+    assert status is not None
+    assert (status.monthly_used, status.daily_used) == (15 * MB, 5 * MB)
+    assert counting.reads == 2  # the period's total and today's, once
+
+    usage.on_bytes(9 * MB, 0)  # booked past FLUSH_BYTES: written, and added to what was read
+    status = usage.status()
+    assert (status.monthly_used, status.daily_used) == (24 * MB, 14 * MB)
+    assert counting.reads == 2
+
+    state.add_usage(date(2031, 11, 29), sent=1 * MB)  # another process (a scheduled run)
+    assert usage.status().monthly_used == 24 * MB  # not seen yet...
+    clock.advance(UsageTracker.STORED_SECONDS + 1)
+    assert usage.status().monthly_used == 25 * MB  # ...within a few seconds
+    clock.advance(2 * 86400)  # 1 December: a new period is read afresh
+    assert usage.status().monthly_used == 0
