@@ -17,6 +17,7 @@ import httpcore
 import httpx
 import pytest
 import trustme
+from proxy_helpers import ConnectProxy
 
 from celeste_desktop.net.http import HttpOptions, make_async_client
 from celeste_desktop.net.replies import certificate_error
@@ -71,8 +72,10 @@ async def _server(handler: Handler, ca: trustme.CA | None = None) -> AsyncIterat
         await server.wait_closed()
 
 
-def _options(ca_file: Path | None = None, **timeouts: float) -> HttpOptions:
-    return HttpOptions(ca_bundle=ca_file, use_system_trust=False, **timeouts)
+def _options(ca_file: Path | None = None, *, read_timeout: float = 120.0, connect_timeout: float = 30.0) -> HttpOptions:
+    return HttpOptions(
+        ca_bundle=ca_file, use_system_trust=False, read_timeout=read_timeout, connect_timeout=connect_timeout
+    )
 
 
 async def test_requests_go_through_asyncio_streams_and_read_many_tls_records_at_once(
@@ -267,3 +270,25 @@ async def test_a_closed_stream_is_unusable_at_once(ca: trustme.CA, ca_file: Path
             await stream.read(10)
         with pytest.raises(httpcore.WriteError):
             await stream.write(b"GET / HTTP/1.1\r\n\r\n")
+
+
+async def test_tls_starts_inside_a_proxy_tunnel(ca: trustme.CA, ca_file: Path) -> None:
+    """A ship's proxy: CONNECT in plain HTTP on the connection, then TLS inside the tunnel."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await _read_request(reader)
+            writer.write(_reply_head(7) + b"tunnels")
+            await writer.drain()
+
+    proxy = ConnectProxy()
+    try:
+        options = HttpOptions(ca_bundle=ca_file, use_system_trust=False, proxy=f"http://127.0.0.1:{proxy.port}")
+        async with _server(serve, ca) as url, make_async_client(options) as client:
+            for _ in range(2):  # the second request reuses the tunnel
+                response = await client.get(f"{url}/through")
+                assert response.text == "tunnels"
+                assert isinstance(response.extensions["network_stream"], AsyncioStream)
+    finally:
+        proxy.close()
+    assert proxy.connects == [url.removeprefix("https://")]
