@@ -73,7 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     unselect.add_argument("paths", nargs="+", metavar="PATH")
 
     sync = commands.add_parser(
-        "sync", help="copy the selected folders now (exit 0 ok, 1 some failed, 2 set-up problem)"
+        "sync",
+        help="copy the selected folders now (exit 0 ok, 1 some failed, 2 set-up problem, 3 stopped at the data budget)",
     )
     sync.add_argument("--dry-run", action="store_true", help="list what would move and estimate the time; send nothing")
 

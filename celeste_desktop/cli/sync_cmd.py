@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -29,11 +29,12 @@ from celeste_desktop.engine.events import (
     JobFinished,
     JobPlanned,
     Paused,
+    PauseReason,
     Resumed,
     Throughput,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_BUDGET = 0, 1, 2, 3
 
 
 def _human(nbytes: float) -> str:
@@ -72,11 +73,12 @@ async def default_drive(services: Services) -> Drive:
 class ProgressPrinter:
     """Turns engine events into terminal output: a live bar on a TTY, plain lines otherwise."""
 
-    def __init__(self, out: TextIO) -> None:
+    def __init__(self, out: TextIO, on_budget: Callable[[Paused], None] | None = None) -> None:
         self.out = out
         self.tty = bool(getattr(out, "isatty", lambda: False)())
         self._last_plain = 0.0
         self._bar_shown = False
+        self._on_budget = on_budget  # told when the data budget pauses the sync
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, Throughput):
@@ -95,6 +97,8 @@ class ProgressPrinter:
                 self._line(f"skipped  {event.path}: {event.message}")
         elif isinstance(event, Paused):
             self._line(f"paused: {event.message}")
+            if event.reason is PauseReason.BUDGET and self._on_budget is not None:
+                self._on_budget(event)
         elif isinstance(event, Resumed):
             self._line(f"resumed ({event.reason.value})")
         elif isinstance(event, JobFinished):
@@ -143,11 +147,28 @@ async def _sync(context: CliContext, dry_run: bool, out: TextIO) -> int:
         await ensure_account(services)
         if not services.state.selection():
             raise ConfigError("selection", "no folders are selected: run `celeste-desktop select PATH` first")
-        printer = ProgressPrinter(out)
+        budget_stop: list[Paused] = []
+
+        def stop_at_budget(event: Paused) -> None:
+            # A run from the command line (Task Scheduler, cron) does not sit for days holding the
+            # sync lock, blind to a budget raised in the window meanwhile: it stops, keeping what
+            # crossed, and the next run carries on from there.
+            if not budget_stop:
+                budget_stop.append(event)
+                asyncio.get_running_loop().call_soon(engine.cancel)
+
+        printer = ProgressPrinter(out, on_budget=stop_at_budget)
         engine = services.engine(printer, wait_for_sign_in=False, offline_wait=0.0)
         job = await engine.run(dry_run=dry_run)
         if dry_run:
             _print_dry_run(services, job.job_id, out)
+        if budget_stop and job.status is not JobStatus.COMPLETED:
+            out.write(
+                f"Stopped at the data budget: {budget_stop[0].message} What was copied is kept; the "
+                "next sync carries on from there once the budget allows (or raise it: `celeste-desktop "
+                "config set budget_monthly_mb N` / `budget_daily_mb N`, 0 for no limit).\n"
+            )
+            return EXIT_BUDGET
         if job.status is JobStatus.FAILED:
             error = job.error or ""
             return EXIT_CONFIG if any(word in error for word in ("sign", "Sign", "Setting", "setting")) else EXIT_FAILED

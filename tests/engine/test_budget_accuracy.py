@@ -279,3 +279,33 @@ def test_the_per_file_budget_check_reads_the_state_seldom_and_stays_exact(
     assert usage.status().monthly_used == 25 * MB  # ...within a few seconds
     clock.advance(2 * 86400)  # 1 December: a new period is read afresh
     assert usage.status().monthly_used == 0
+
+
+def test_a_command_line_sync_stops_at_the_budget_and_the_next_one_carries_on(
+    selected_home: Path, sim: SimStack
+) -> None:
+    """Task Scheduler's run must not sit for days holding the sync lock: it stops at the budget
+    with its own exit code, keeps what crossed, and a run after the budget is raised finishes."""
+    paths = AppPaths.resolve(selected_home)
+    needed = 2 * file_bytes(sim)
+    already = sum(stored_usage(selected_home))  # sign-in and listing, booked today
+    settings = load_settings(paths.settings_file)
+    save_settings(paths.settings_file, settings.replace(budget_daily_mb=(already + needed // 2) // MB))
+
+    started = time.monotonic()
+    code, out, err = cli(selected_home, "sync")
+    assert code == 3, out + err
+    assert time.monotonic() - started < 60
+    assert "paused:" in out and "Stopped at the data budget:" in out
+    assert "config set budget_monthly_mb" in out
+    copied = len(sim.supabase.list_objects(BUCKET))
+    assert copied > 0, "what crossed before the budget is kept"
+    code, out, err = cli(selected_home, "sync", "--dry-run")  # a preview sends no file: it runs
+    assert code == 0 and "Stopped" not in out, out + err
+
+    save_settings(paths.settings_file, settings.replace(budget_daily_mb=0))
+    code, out, err = cli(selected_home, "sync")
+    assert code == 0, out + err
+    assert len(sim.supabase.list_objects(BUCKET)) > copied
+    code, out, _ = cli(selected_home, "sync")  # nothing left: no budget stop, nothing sent
+    assert code == 0 and "Stopped" not in out
