@@ -148,6 +148,7 @@ class SyncEngine:
         self._in_flight: set[asyncio.Task[object]] = set()
         self._cancelled = False
         self._link_check = asyncio.Event()  # set: re-check the link now, not at the next backoff step
+        self._gate_waits: set[asyncio.Future[None]] = set()  # entries waiting for the gate to open
         self._running = False
         self.gate.on_interrupt(lambda reason: self._interrupt())
         self._meter = ThroughputMeter()
@@ -180,6 +181,10 @@ class SyncEngine:
         self._cancelled = True
         self._link_check.set()  # a wait for the link ends now
         self._interrupt()
+        # Waits for a gate that another reason (budget, schedule, Retry-After…) keeps closed
+        # end now too: the job ends instead of waiting for that reason to lift.
+        for wait in list(self._gate_waits):
+            wait.cancel()
         self.gate.lift(PauseReason.USER)
 
     def _interrupt(self) -> None:
@@ -608,7 +613,18 @@ class SyncEngine:
                     raise
 
     async def _wait_open(self) -> None:
-        await self.gate.wait_open()
+        if not self.gate.is_open and not self._cancelled:
+            wait = asyncio.ensure_future(self.gate.wait_open())
+            self._gate_waits.add(wait)
+            try:
+                await wait
+            except asyncio.CancelledError:
+                current = asyncio.current_task()
+                if not self._cancelled or (current is not None and current.cancelling()):
+                    raise  # this task itself is being cancelled, not only its wait
+            finally:
+                self._gate_waits.discard(wait)
+                wait.cancel()
         if self._cancelled:
             raise JobCancelled
 

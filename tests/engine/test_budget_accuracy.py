@@ -309,3 +309,36 @@ def test_a_command_line_sync_stops_at_the_budget_and_the_next_one_carries_on(
     assert len(sim.supabase.list_objects(BUCKET)) > copied
     code, out, _ = cli(selected_home, "sync")  # nothing left: no budget stop, nothing sent
     assert code == 0 and "Stopped" not in out
+
+
+def test_cancel_ends_a_job_the_budget_holds(selected_home: Path, sim: SimStack) -> None:
+    """Files waiting at a gate the budget keeps closed: Cancel ends the job at once; it does not
+    wait for the plan's reset."""
+    paths = AppPaths.resolve(selected_home)
+    settings = load_settings(paths.settings_file).replace(
+        budget_monthly_mb=(2 * file_bytes(sim)) // MB // 2, budget_reset_day=1
+    )
+    save_settings(paths.settings_file, settings)
+    clock = FakeClock(start=datetime(2031, 11, 29, 12, 0).astimezone(), auto_advance=False)
+    watch = Watch()
+    vault = CliContext(paths=paths).secrets()
+
+    async def scenario() -> tuple[JobStatus, float, int]:
+        services = open_services(paths, settings, vault, clock=clock)
+        try:
+            engine = services.engine(watch)
+            job = asyncio.create_task(engine.run())
+            await until(watch.paused, "the budget pause")
+            await asyncio.sleep(0.5)  # the remaining files settle in their wait for the gate
+            waiting = len(engine._gate_waits)
+            started = time.monotonic()
+            engine.cancel()
+            finished = await asyncio.wait_for(job, 30)
+            return finished.status, time.monotonic() - started, waiting
+        finally:
+            await services.aclose()
+
+    status, seconds, waiting = asyncio.run(scenario())
+    assert waiting > 0, "files were waiting for the gate when Cancel came"
+    assert status is JobStatus.CANCELLED
+    assert seconds < 10
