@@ -121,6 +121,17 @@ class GraphSource:
         self.download = self.downloader.download
 
 
+@dataclass
+class _StoredUsage:
+    """The bytes booked in the state for a plan period and for today, as last read."""
+
+    period_start: date
+    today: date
+    month_bytes: int
+    day_bytes: int
+    read_at: float  # the clock's monotonic time of the reading
+
+
 class UsageTracker:
     """Counts the bytes on the wire per day (data budget); flushes to the state in batches."""
 
@@ -139,8 +150,7 @@ class UsageTracker:
         self._state = state
         self._settings = settings
         self._clock = clock
-        # ((period start, today), month's stored bytes, today's stored bytes, read at)
-        self._stored: tuple[tuple[date, date], int, int, float] | None = None
+        self._stored: _StoredUsage | None = None
         self._pending_sent = 0
         self._pending_received = 0
         self._unchecked = 0
@@ -184,23 +194,28 @@ class UsageTracker:
             booked = self._pending_sent + self._pending_received
             self._pending_sent = self._pending_received = 0
             stored = self._stored
-            if stored is not None:
-                (start, day), month_bytes, day_bytes, read_at = stored
-                if day == today:
-                    self._stored = ((start, day), month_bytes + booked, day_bytes + booked, read_at)
-                else:
-                    self._stored = None
+            if stored is not None and stored.today == today:
+                stored.month_bytes += booked
+                stored.day_bytes += booked
+            else:
+                self._stored = None
 
     def _stored_usage(self, start: date, today: date) -> tuple[int, int]:
         """The bytes already booked in the state for the period and for today."""
         now = self._clock.monotonic()
         stored = self._stored
-        if stored is None or stored[0] != (start, today) or now - stored[3] > self.STORED_SECONDS:
+        if (
+            stored is None
+            or (stored.period_start, stored.today) != (start, today)
+            or now - stored.read_at > self.STORED_SECONDS
+        ):
             month = self._state.usage_total(start, today)
             day = self._state.usage_total(today, today)
-            stored = ((start, today), month.bytes_sent + month.bytes_received, day.bytes_sent + day.bytes_received, now)
+            stored = _StoredUsage(
+                start, today, month.bytes_sent + month.bytes_received, day.bytes_sent + day.bytes_received, now
+            )
             self._stored = stored
-        return stored[1], stored[2]
+        return stored.month_bytes, stored.day_bytes
 
     def gate_status(self) -> BudgetStatus | None:
         """What the engine checks before each file: None (no reading of the state at all) when

@@ -182,7 +182,6 @@ class _Spool:
         self._writing: concurrent.futures.Future[None] | None = None
         self._writing_checkpoint = False  # the write in flight ends at a checkpoint
         self._writing_end = 0  # where the file ends when that write is done
-        self._written = 0  # where the file ends (every write before it done)
         self._asked = 0  # the last offset a checkpoint was asked for
         self._fsyncing: concurrent.futures.Future[None] | None = None
         self._fsyncing_end = 0  # what ``synced`` becomes when that fsync is done
@@ -212,7 +211,7 @@ class _Spool:
             remaining -= len(block)
         self.file.truncate(offset)  # anything after the checkpoint may be half-written
         self.file.seek(offset)
-        self.offset = self.synced = self._asked = self._writing_end = self._written = offset
+        self.offset = self.synced = self._asked = self._writing_end = offset
         self._fsync_wanted = offset
         return offset
 
@@ -228,7 +227,7 @@ class _Spool:
         self.buffered = 0
         self.file.seek(0)
         self.file.truncate(0)
-        self.offset = self.synced = self._asked = self._writing_end = self._written = 0
+        self.offset = self.synced = self._asked = self._writing_end = 0
         self._fsync_wanted = 0
         self.sha256 = hashlib.sha256()
         self.quickxor = QuickXorHash()
@@ -246,7 +245,7 @@ class _Spool:
 
     async def sync(self) -> None:
         """Every received byte written and (if durable) on disk."""
-        if self._written != self.offset or self.buffered:
+        if self.buffered or self._writing is not None:  # bytes not yet (known to be) written
             await self._write_out(checkpoint=True)
         await self._drain()
         await self._settle_fsync()
@@ -276,7 +275,6 @@ class _Spool:
         if writing is None:
             return
         await asyncio.wrap_future(writing)
-        self._written = self._writing_end
         if self._writing_checkpoint:
             self._writing_checkpoint = False
             self._fsync_wanted = self._writing_end

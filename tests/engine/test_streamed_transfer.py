@@ -47,14 +47,19 @@ def stored_matches_source(sim: SimStack, path: str) -> bool:
     return stored == source and hashlib.sha256(stored).hexdigest() == row["sha256"]
 
 
+async def select_one_file(sim_home: Path, sim: SimStack, folder: str, name: str, size: int, *, rate: int) -> None:
+    """A folder holding one file of ``size`` bytes, ticked, over a link of ``rate`` bytes/s."""
+    sim.graph.add_folder("/", folder)
+    sim.graph.add_file(f"/{folder}", name, size)
+    assert await asyncio.to_thread(cli, sim_home, "select", folder) == 0
+    sim.faults.link = LinkShaper(rate_bytes_per_s=rate)
+
+
 async def test_the_upload_runs_while_the_download_is_still_arriving(
     sim_home: Path, services: Services, sim: SimStack
 ) -> None:
-    sim.graph.add_folder("/", "Big")
-    sim.graph.add_file("/Big", "Survey.pdf", 40 * MIB)
-    assert await asyncio.to_thread(cli, sim_home, "select", "Big") == 0
     # Slow enough that the download lasts several upload chunks (6 MiB each).
-    sim.faults.link = LinkShaper(rate_bytes_per_s=40_000_000)
+    await select_one_file(sim_home, sim, "Big", "Survey.pdf", 40 * MIB, rate=40_000_000)
     events: list[Event] = []
     job = await asyncio.wait_for(services.engine(events.append).run(), 120)
     assert job.status is JobStatus.COMPLETED
@@ -65,10 +70,7 @@ async def test_the_upload_runs_while_the_download_is_still_arriving(
 async def test_a_download_that_starts_over_is_uploaded_afresh(
     sim_home: Path, services: Services, sim: SimStack
 ) -> None:
-    sim.graph.add_folder("/", "Big")
-    sim.graph.add_file("/Big", "Chart Pack.pdf", 30 * MIB)
-    assert await asyncio.to_thread(cli, sim_home, "select", "Big") == 0
-    sim.faults.link = LinkShaper(rate_bytes_per_s=60_000_000)
+    await select_one_file(sim_home, sim, "Big", "Chart Pack.pdf", 30 * MIB, rate=60_000_000)
     # The connection breaks at 20 MiB and the host then ignores Range: the spool starts over.
     sim.faults.script("download", "reset", reset_after=20 * MIB)
     sim.graph.ignore_range = True
@@ -85,10 +87,7 @@ async def test_a_download_that_starts_over_is_uploaded_afresh(
 async def test_an_interrupted_stream_resumes_both_sides_where_they_stopped(
     sim_home: Path, services: Services, sim: SimStack
 ) -> None:
-    sim.graph.add_folder("/", "Big")
-    sim.graph.add_file("/Big", "Hull Report.pdf", 30 * MIB)
-    assert await asyncio.to_thread(cli, sim_home, "select", "Big") == 0
-    sim.faults.link = LinkShaper(rate_bytes_per_s=15_000_000)
+    await select_one_file(sim_home, sim, "Big", "Hull Report.pdf", 30 * MIB, rate=15_000_000)
     engine = services.engine(lambda event: None)
     task = asyncio.create_task(engine.run())
 
@@ -131,10 +130,7 @@ def _transfers(services: Services) -> list[tuple[str, str]]:
 async def test_a_small_file_streams_too_and_is_stored_only_once_verified(
     sim_home: Path, services: Services, sim: SimStack
 ) -> None:
-    sim.graph.add_folder("/", "Small")
-    sim.graph.add_file("/Small", "Crew List.pdf", 3 * MIB)
-    assert await asyncio.to_thread(cli, sim_home, "select", "Small") == 0
-    sim.faults.link = LinkShaper(rate_bytes_per_s=3_000_000)  # about a second each way
+    await select_one_file(sim_home, sim, "Small", "Crew List.pdf", 3 * MIB, rate=3_000_000)  # about a second each way
     events: list[Event] = []
     job = await asyncio.wait_for(services.engine(events.append).run(), 120)
     assert job.status is JobStatus.COMPLETED
